@@ -1,0 +1,68 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the kernel.kexec collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Options shared by kexec_load and kexec_reboot (module_utils/argspec.py LOAD_OPTIONS).
+    DOCUMENTATION = r"""
+options:
+  kernel:
+    description:
+      - Path on the target of the kernel image to load (for example C(/boot/vmlinuz-6.1.0-28-amd64)).
+      - When omitted, the kernel the bootloader boots by default is loaded, with its initrd and its
+        arguments (GRUB's C(grub.cfg) default entry, or the default BLS entry). Where no boot entry
+        is found, C(/boot/vmlinuz-RELEASE) of the running release is used. The result's C(source) says which.
+    type: path
+  initrd:
+    description:
+      - Path of the initrd (initramfs) to load with the kernel.
+      - When O(kernel) is omitted, defaults to the boot entry's initrd.
+      - When a kernel is named and no initrd is given, the kernel is loaded without one.
+    type: path
+  cmdline:
+    description:
+      - The full kernel command line to start from. O(remove) and O(append) are applied to it.
+      - When omitted, the base is the default boot entry's arguments if O(kernel) is omitted,
+        else the running kernel's C(/proc/cmdline) if O(reuse_cmdline) is true, else empty.
+      - C(BOOT_IMAGE=) is always dropped; for crash kernels C(crashkernel=) too.
+    type: str
+  append:
+    description:
+      - Arguments to set. Each replaces every argument of the same name, so the task stays idempotent.
+      - To keep several values of a repeatable parameter such as C(console=), list each of them.
+    type: list
+    elements: str
+    default: []
+  remove:
+    description:
+      - Names of arguments to drop (for example V(quiet) or V(crashkernel)).
+    type: list
+    elements: str
+    default: []
+  reuse_cmdline:
+    description:
+      - Start from the running kernel's command line when O(kernel) is named and O(cmdline) is not.
+    type: bool
+    default: true
+  method:
+    description:
+      - V(file) uses C(kexec_file_load) (Linux 3.17+; the kernel parses the image and checks signatures).
+      - V(legacy) uses C(kexec_load) with segments built on the target; not implemented yet, it fails with a clear message.
+      - V(auto) uses C(kexec_file_load) and would fall back to V(legacy) only when the file syscall is missing or
+        refuses the image format, never after a signature refusal or under lockdown.
+    type: str
+    choices: [auto, file, legacy]
+    default: auto
+  force:
+    description:
+      - Load again even when the same kernel, initrd and command line are already loaded.
+    type: bool
+    default: false
+notes:
+  - Needs root (C(become=true)). Target hosts need Python only; C(kexec-tools) is not used.
+  - What was loaded is recorded under C(/run/kernel-kexec/), which disappears with the running kernel; the
+    kernel itself only reports whether an image is loaded, so a load by other tools shows as C(unknown).
+"""

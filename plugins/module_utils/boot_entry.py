@@ -1,0 +1,206 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the kernel.kexec collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Find the kernel, initrd and arguments the bootloader boots by default.
+
+Private to the kernel.kexec collection. Read-only: GRUB's generated grub.cfg
+(with grubenv's saved_entry), BLS entries (/boot/loader/entries, as grubby and
+systemd-boot use them), and as the last resort the running release's
+/boot/vmlinuz-RELEASE. Each finder takes ``root`` so tests use fake trees.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+
+GRUB_CONFIGS = ("boot/grub/grub.cfg", "boot/grub2/grub.cfg")
+GRUBENV = ("boot/grub/grubenv", "boot/grub2/grubenv")
+BLS_DIRS = ("boot/loader/entries", "efi/loader/entries", "boot/efi/loader/entries")
+
+
+class BootEntry:
+    """A bootable kernel with its initrd and arguments; ``source`` says where it came from."""
+
+    def __init__(self, kernel, initrd, args, source, title=None):
+        self.kernel = kernel
+        self.initrd = initrd
+        self.args = args
+        self.source = source
+        self.title = title
+
+    def as_dict(self):
+        return {"kernel": self.kernel, "initrd": self.initrd, "args": self.args,
+                "source": self.source, "title": self.title}
+
+
+def _read(path):
+    try:
+        with open(path, "r") as handle:
+            return handle.read()
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return None
+
+
+def _host_path(root, path):
+    """A path from a boot config, as a path under ``root``.
+
+    GRUB names files relative to the partition it reads them from: with a
+    separate /boot partition '/vmlinuz-X' means '/boot/vmlinuz-X'.
+    """
+    for candidate in (path, "/boot" + path):
+        if os.path.exists(os.path.join(root, candidate.lstrip("/"))):
+            return os.path.join(root, candidate.lstrip("/"))
+    return os.path.join(root, path.lstrip("/"))
+
+
+def _read_grubenv(root):
+    env = {}
+    for name in GRUBENV:
+        for line in (_read(os.path.join(root, name)) or "").splitlines():
+            key, sep, value = line.partition("=")
+            if sep and not key.startswith("#"):
+                env[key] = value
+    return env
+
+
+_TITLE = re.compile(r"""^\s*(menuentry|submenu)\s+(?:'([^']*)'|"([^"]*)"|(\S+))(.*?)\{\s*$""")
+_ID = re.compile(r"""\$menuentry_id_option\s+'([^']*)'""")
+_DEFAULT = re.compile(r"""^\s*set\s+default=["']?([^"'\s]*)["']?\s*$""")
+
+
+class _Menu:
+    def __init__(self, kind, title, ident):
+        self.kind = kind
+        self.title = title
+        self.ident = ident
+        self.children = []
+        self.linux = None
+        self.initrd = None
+
+
+def parse_grub_cfg(text):
+    """Top-level menu items of a grub.cfg and its first ``set default=``.
+
+    Understands what grub-mkconfig writes: menuentry/submenu blocks with
+    ``linux`` and ``initrd`` lines. Returns (items, default).
+    """
+    top = _Menu("submenu", None, None)
+    stack = [top]
+    default = None
+    for line in text.splitlines():
+        match = _TITLE.match(line)
+        if match:
+            title = match.group(2) or match.group(3) or match.group(4)
+            ident = _ID.search(match.group(5) or "")
+            item = _Menu(match.group(1), title, ident.group(1) if ident else None)
+            stack[-1].children.append(item)
+            stack.append(item)
+            continue
+        stripped = line.strip()
+        if stripped == "}" and len(stack) > 1:
+            stack.pop()
+            continue
+        words = stripped.split()
+        if not words:
+            continue
+        if len(stack) > 1 and stack[-1].kind == "menuentry":
+            if words[0] in ("linux", "linux16", "linuxefi") and len(words) > 1:
+                stack[-1].linux = (words[1], " ".join(words[2:]))
+            elif words[0] in ("initrd", "initrd16", "initrdefi") and len(words) > 1:
+                stack[-1].initrd = words[1]
+        elif default is None and len(stack) == 1:
+            found = _DEFAULT.match(line)
+            if found:
+                default = found.group(1)
+    return top.children, default
+
+
+def _pick(items, selector):
+    """GRUB's default: an index, 'N>M' for a submenu entry, or a title / id."""
+    parts = selector.split(">")
+    current = items
+    chosen = None
+    for part in parts:
+        chosen = None
+        if part.isdigit():
+            index = int(part)
+            chosen = current[index] if index < len(current) else None
+        else:
+            chosen = next((item for item in current if part in (item.title, item.ident)), None)
+        if chosen is None:
+            return None
+        current = chosen.children
+    return chosen if chosen and chosen.kind == "menuentry" else None
+
+
+def grub_default_entry(root):
+    for name in GRUB_CONFIGS:
+        text = _read(os.path.join(root, name))
+        if text is None:
+            continue
+        items, default = parse_grub_cfg(text)
+        selector = default or "0"
+        if selector.startswith("${"):  # "${saved_entry}" or "${next_entry}"
+            selector = _read_grubenv(root).get("saved_entry") or "0"
+        entry = _pick(items, selector) or _pick(items, "0")
+        if entry is None or entry.linux is None:
+            continue
+        kernel, args = entry.linux
+        initrd = _host_path(root, entry.initrd) if entry.initrd else None
+        return BootEntry(_host_path(root, kernel), initrd, args, "/" + name, entry.title)
+    return None
+
+
+def parse_bls(text):
+    fields = {}
+    for line in text.splitlines():
+        key, _sep, value = line.strip().partition(" ")
+        if key and not key.startswith("#"):
+            fields.setdefault(key, value.strip())
+    return fields
+
+
+def _bls_sort_key(path):
+    # Newest first as grubby shows them: by file name, versions compared as numbers.
+    name = os.path.basename(path)
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def bls_default_entry(root):
+    saved = _read_grubenv(root).get("saved_entry")
+    for directory in BLS_DIRS:
+        paths = sorted(glob.glob(os.path.join(root, directory, "*.conf")), key=_bls_sort_key, reverse=True)
+        if not paths:
+            continue
+        chosen = next((p for p in paths if saved and os.path.basename(p)[:-5] == saved), paths[0])
+        fields = parse_bls(_read(chosen) or "")
+        if "linux" not in fields:
+            continue
+        initrd = fields.get("initrd")
+        # Older grubby keeps the shared arguments in grubenv and writes "$kernelopts" here.
+        options = fields.get("options", "").replace("$kernelopts", _read_grubenv(root).get("kernelopts", ""))
+        return BootEntry(_host_path(root, fields["linux"]), _host_path(root, initrd) if initrd else None,
+                         options.strip(), chosen[len(root.rstrip("/")):], fields.get("title"))
+    return None
+
+
+def running_release_entry(root, release):
+    kernel = os.path.join(root, "boot", "vmlinuz-%s" % release)
+    if not os.path.exists(kernel):
+        return None
+    initrd = os.path.join(root, "boot", "initrd.img-%s" % release)
+    if not os.path.exists(initrd):
+        initrd = os.path.join(root, "boot", "initramfs-%s.img" % release)
+    return BootEntry(kernel, initrd if os.path.exists(initrd) else None, None,
+                     "running release %s" % release)
+
+
+def default_entry(root, release):
+    """The bootloader's default entry; else the running release's files; else None."""
+    return bls_default_entry(root) or grub_default_entry(root) or running_release_entry(root, release)
+
+
+__all__ = ("BootEntry", "bls_default_entry", "default_entry", "grub_default_entry",
+           "parse_bls", "parse_grub_cfg", "running_release_entry")

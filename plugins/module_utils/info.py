@@ -1,0 +1,73 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the kernel.kexec collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Everything kexec_info reports, gathered read-only from one root.
+
+Private to the kernel.kexec collection.
+"""
+
+from __future__ import annotations
+
+import platform
+
+from ansible_collections.kernel.kexec.plugins.module_utils import cmdline as cmdline_args
+from ansible_collections.kernel.kexec.plugins.module_utils.boot_entry import default_entry
+from ansible_collections.kernel.kexec.plugins.module_utils.loaded import current_load
+from ansible_collections.kernel.kexec.plugins.module_utils.syscalls import ARCHES
+from ansible_collections.kernel.kexec.plugins.module_utils.sysfs import KernelState
+
+# Set to True when the legacy kexec_load loader lands (segments.py / bzimage.py).
+LEGACY_LOADER_IMPLEMENTED = False
+
+
+def last_crashkernel(text):
+    """The crashkernel= value that wins (the kernel takes the last), or None."""
+    values = [token.split("=", 1)[1] for token in cmdline_args.split(text or "")
+              if cmdline_args.arg_name(token) == "crashkernel" and "=" in token]
+    return values[-1] if values else None
+
+
+def usable_methods(state, machine):
+    """Load methods that can work here now, judged from config, lockdown and arch."""
+    if machine not in ARCHES or not state.kexec_supported or state.kexec_load_disabled:
+        return []
+    config = state.kernel_config()
+    methods = []
+    if config.get("CONFIG_KEXEC_FILE", "y") == "y":  # no config file: assume a modern kernel
+        methods.append("file")
+    if LEGACY_LOADER_IMPLEMENTED and config.get("CONFIG_KEXEC", "y") == "y" and not state.locked_down:
+        methods.append("legacy")
+    return methods
+
+
+def gather(root="/", machine=None):
+    state = KernelState(root)
+    machine = machine or platform.machine()
+    regions = state.crash_regions()
+    entry = default_entry(root, state.release)
+    return {
+        "arch": machine,
+        "kexec_supported": state.kexec_supported,
+        "loaded": state.kexec_loaded,
+        "crash_loaded": state.kexec_crash_loaded,
+        "loaded_image": current_load(root, state, "default"),
+        "crash_image": current_load(root, state, "crash"),
+        "crash_size": state.kexec_crash_size,
+        "crash_regions": [region.as_dict() for region in regions],
+        "crash_reserved": sum(region.size for region in regions),
+        "lockdown": state.lockdown,
+        "load_disabled": state.kexec_load_disabled,
+        "load_limits": {"reboot": state.load_limit(False), "panic": state.load_limit(True)},
+        "methods": usable_methods(state, machine),
+        "kernel_release": state.release,
+        "cmdline": state.cmdline,
+        "boot_id": state.boot_id,
+        "default_entry": entry.as_dict() if entry else None,
+        "crashkernel": {
+            "active": last_crashkernel(state.cmdline),
+            "configured": last_crashkernel(entry.args) if entry else None,
+        },
+    }
+
+
+__all__ = ("gather", "last_crashkernel", "usable_methods")

@@ -1,0 +1,183 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the kernel.kexec collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: kexec_load
+short_description: Load or unload a kernel for kexec, without kexec-tools
+version_added: 0.1.0
+description:
+  - Loads a kernel (and initrd and command line) into the running kernel so that a later
+    kexec reboot (M(kernel.kexec.kexec_reboot) or C(systemctl kexec)) boots it without firmware
+    and bootloader; or, with O(type=crash), loads the capture kernel that runs on a panic.
+  - Makes the C(kexec_file_load) syscall from Python through ctypes; the target needs no kexec-tools.
+  - Before the syscall it checks what the kernel would refuse and says so plainly (missing or
+    non-kernel file, command line too long for the new kernel, no crash memory reserved, kexec
+    disabled, not root). A failed load leaves any previously loaded image in place.
+  - Idempotent. A record under C(/run/kernel-kexec/) of the sha256 of kernel and initrd, the
+    command line, type and method decides C(changed); it is trusted only while the kernel reports an image loaded.
+author:
+  - kernel.kexec contributors
+extends_documentation_fragment:
+  - kernel.kexec.load_options
+options:
+  type:
+    description:
+      - V(default) loads the image a kexec reboot boots; V(crash) loads the capture kernel
+        booted on a panic, into the memory reserved by C(crashkernel=).
+    type: str
+    choices: [default, crash]
+    default: default
+  state:
+    description:
+      - V(loaded) loads the image described by the other options.
+      - V(unloaded) unloads the image of O(type); the load options are then ignored.
+    type: str
+    choices: [loaded, unloaded]
+    default: loaded
+attributes:
+  check_mode:
+    support: full
+    description: Runs every check and reports the plan; makes no syscall.
+  diff_mode:
+    support: full
+    description: Shows what is loaded before and after (kernel, initrd, checksums, command line).
+  platform:
+    platforms: posix
+seealso:
+  - module: kernel.kexec.kexec_info
+  - module: kernel.kexec.kexec_reboot
+  - name: kexec_file_load(2)
+    description: The syscall this module makes.
+    link: https://man7.org/linux/man-pages/man2/kexec_file_load.2.html
+"""
+
+EXAMPLES = r"""
+- name: Load the bootloader's default kernel, entry arguments and initrd
+  kernel.kexec.kexec_load:
+  become: true
+
+- name: Load a given kernel with the running command line plus one argument
+  kernel.kexec.kexec_load:
+    kernel: /boot/vmlinuz-6.1.0-28-amd64
+    initrd: /boot/initrd.img-6.1.0-28-amd64
+    append:
+      - systemd.unit=multi-user.target
+    remove:
+      - quiet
+  become: true
+
+- name: Load the capture kernel for kdump
+  kernel.kexec.kexec_load:
+    type: crash
+    kernel: /boot/vmlinuz-6.1.0-28-amd64
+    initrd: /boot/initrd.img-6.1.0-28-amd64
+    append: [irqpoll, nr_cpus=1, reset_devices]
+  become: true
+
+- name: Unload the kexec kernel
+  kernel.kexec.kexec_load:
+    state: unloaded
+  become: true
+"""
+
+RETURN = r"""
+loaded:
+  description: What is loaded for O(type) after the task; null when nothing is.
+  returned: always
+  type: dict
+  sample:
+    type: default
+    kernel: /boot/vmlinuz-6.1.0-28-amd64
+    kernel_sha256: 6f1c...
+    kernel_release: 6.1.0-28-amd64
+    initrd: /boot/initrd.img-6.1.0-28-amd64
+    initrd_sha256: 0a9b...
+    cmdline: root=UUID=0b1c... ro console=ttyS0,115200
+    method: file
+    source: /boot/grub/grub.cfg
+    boot_id: 2c4f...
+type:
+  description: The image type handled.
+  returned: always
+  type: str
+  sample: default
+kernel:
+  description: Kernel path planned for loading.
+  returned: when O(state=loaded)
+  type: str
+  sample: /boot/vmlinuz-6.1.0-28-amd64
+kernel_sha256:
+  description: sha256 of the kernel file.
+  returned: when O(state=loaded)
+  type: str
+kernel_release:
+  description: Release string from the kernel image's header (x86 bzImage); null when the format does not carry one.
+  returned: when O(state=loaded)
+  type: str
+  sample: 6.1.0-28-amd64
+initrd:
+  description: Initrd path planned for loading, null for none.
+  returned: when O(state=loaded)
+  type: str
+initrd_sha256:
+  description: sha256 of the initrd, null for none.
+  returned: when O(state=loaded)
+  type: str
+cmdline:
+  description: The command line planned for the new kernel.
+  returned: when O(state=loaded)
+  type: str
+source:
+  description: Where the kernel came from: V(named), a boot config file, or the running release.
+  returned: when O(state=loaded)
+  type: str
+  sample: /boot/grub/grub.cfg
+method:
+  description: The syscall that loaded (or would load) the image.
+  returned: when O(state=loaded)
+  type: str
+  sample: file
+method_reason:
+  description: Why that method was used, or why nothing was done.
+  returned: when O(state=loaded)
+  type: str
+image:
+  description: What the kernel image's header says (format, release, boot protocol, maximum command line).
+  returned: when O(state=loaded)
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kernel.kexec.plugins.module_utils.argspec import LOAD_OPTIONS, load_request
+from ansible_collections.kernel.kexec.plugins.module_utils.errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils.loader import Kexec
+
+
+def main():
+    argument_spec = dict(LOAD_OPTIONS)
+    argument_spec.update(
+        type=dict(type="str", default="default", choices=["default", "crash"]),
+        state=dict(type="str", default="loaded", choices=["loaded", "unloaded"]),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    try:
+        kexec = Kexec()
+        if module.params["state"] == "unloaded":
+            result = kexec.ensure_unloaded(module.params["type"], check_mode=module.check_mode)
+        else:
+            result = kexec.ensure_loaded(load_request(module.params, module.params["type"]),
+                                         check_mode=module.check_mode)
+    except KexecError as exc:
+        exc.fail(module)
+    if not module._diff:
+        result.pop("diff")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Start, stop and reach QEMU test hosts built by build-image.sh.
+
+    guest.py start NAME [--memory MiB] [--cpus N] [--accel tcg|kvm]  -> JSON on stdout
+    guest.py stop NAME
+    guest.py ssh NAME [COMMAND...]
+    guest.py list
+
+Each guest is a qcow2 overlay on the cached base image, QEMU user networking
+with SSH forwarded from 127.0.0.1 only, a serial log (the best evidence when a
+boot fails) and a pidfile: stop ends exactly the QEMU that start began.
+Guests run under TCG by default: /dev/kvm on a nested host may start QEMU but
+a stock kernel never leaves its decompressor there (see DESIGN.md).
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+CACHE = os.environ.get("KEXEC_CACHE", os.path.expanduser("~/.cache/kernel-kexec"))
+BASE_IMAGE = os.path.join(CACHE, "images", "bookworm.qcow2")
+SSH_KEY = os.path.join(CACHE, "ssh", "id_ed25519")
+GUESTS = os.path.join(CACHE, "guests")
+SSH_OPTIONS = [
+    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5", "-o", "BatchMode=yes",
+]
+
+
+def guest_dir(name):
+    return os.path.join(GUESTS, name)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def read_pid(name):
+    try:
+        with open(os.path.join(guest_dir(name), "qemu.pid")) as handle:
+            pid = int(handle.read().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            if b"qemu-system" not in handle.read():
+                return None  # the pid was reused by something else: not ours to kill
+    except FileNotFoundError:
+        return None
+    return pid
+
+
+def ssh_banner(port, timeout=1.0):
+    """True once sshd answers with its banner (the guest is up, not just QEMU)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            return sock.recv(4).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def instance(name):
+    with open(os.path.join(guest_dir(name), "instance.json")) as handle:
+        return json.load(handle)
+
+
+def start(args):
+    if not os.path.exists(BASE_IMAGE):
+        sys.exit("no base image at %s: run tests/qemu/build-image.sh first" % BASE_IMAGE)
+    if read_pid(args.name):
+        sys.exit("guest %s is already running (pid %d)" % (args.name, read_pid(args.name)))
+    directory = guest_dir(args.name)
+    os.makedirs(directory, exist_ok=True)
+    disk = os.path.join(directory, "disk.qcow2")
+    if os.path.exists(disk):
+        os.unlink(disk)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", BASE_IMAGE, disk], check=True)
+    port = args.port or free_port()
+    serial = os.path.join(directory, "serial.log")
+    accel = ["-accel", "kvm", "-cpu", "host"] if args.accel == "kvm" else ["-accel", "tcg,thread=multi", "-cpu", "max"]
+    command = ["qemu-system-x86_64", "-name", args.name, "-machine", "pc", *accel,
+               "-smp", str(args.cpus), "-m", str(args.memory),
+               "-drive", "file=%s,if=virtio,format=qcow2,cache=unsafe" % disk,
+               "-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:%d-:22" % port,
+               "-device", "virtio-net-pci,netdev=net0",
+               "-display", "none", "-serial", "file:%s" % serial,
+               "-pidfile", os.path.join(directory, "qemu.pid"), "-daemonize"]
+    subprocess.run(command, check=True)
+    data = {"instance": args.name, "address": "127.0.0.1", "port": port, "user": "root",
+            "identity_file": SSH_KEY, "serial_log": serial, "pid": read_pid(args.name)}
+    with open(os.path.join(directory, "instance.json"), "w") as handle:
+        json.dump(data, handle)
+    deadline = time.monotonic() + args.timeout
+    while not ssh_banner(port):
+        if not read_pid(args.name):
+            sys.exit("guest %s: QEMU exited during boot; see %s" % (args.name, serial))
+        if time.monotonic() > deadline:
+            stop_guest(args.name)
+            sys.exit("guest %s: no SSH banner within %ds; see %s" % (args.name, args.timeout, serial))
+        time.sleep(1)
+    json.dump(data, sys.stdout)
+    print()
+
+
+def stop_guest(name):
+    pid = read_pid(name)
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(50):
+            if not os.path.exists("/proc/%d" % pid):
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    disk = os.path.join(guest_dir(name), "disk.qcow2")
+    if os.path.exists(disk):
+        os.unlink(disk)
+    return pid
+
+
+def stop(args):
+    pid = stop_guest(args.name)
+    print("guest %s stopped%s" % (args.name, " (pid %d)" % pid if pid else " (was not running)"))
+
+
+def ssh(args):
+    data = instance(args.name)
+    command = ["ssh", "-i", data["identity_file"], "-p", str(data["port"]), *SSH_OPTIONS,
+               "root@127.0.0.1", *args.command]
+    os.execvp("ssh", command)
+
+
+def list_guests(_args):
+    for name in sorted(os.listdir(GUESTS)) if os.path.isdir(GUESTS) else []:
+        pid = read_pid(name)
+        print("%s\t%s" % (name, "running pid %d" % pid if pid else "stopped"))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="action", required=True)
+    p_start = sub.add_parser("start")
+    p_start.add_argument("name")
+    p_start.add_argument("--memory", type=int, default=2048)
+    p_start.add_argument("--cpus", type=int, default=2)
+    p_start.add_argument("--port", type=int, default=0)
+    p_start.add_argument("--accel", choices=["tcg", "kvm"], default=os.environ.get("KEXEC_ACCEL", "tcg"))
+    p_start.add_argument("--timeout", type=int, default=300)
+    p_start.set_defaults(func=start)
+    p_stop = sub.add_parser("stop")
+    p_stop.add_argument("name")
+    p_stop.set_defaults(func=stop)
+    p_ssh = sub.add_parser("ssh")
+    p_ssh.add_argument("name")
+    p_ssh.add_argument("command", nargs=argparse.REMAINDER)
+    p_ssh.set_defaults(func=ssh)
+    sub.add_parser("list").set_defaults(func=list_guests)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
