@@ -132,7 +132,7 @@ cmdline:
   returned: when O(state=loaded)
   type: str
 source:
-  description: Where the kernel came from: V(named), a boot config file, or the running release.
+  description: Where the kernel came from, V(named), a boot config file, or the running release.
   returned: when O(state=loaded)
   type: str
   sample: /boot/grub/grub.cfg
