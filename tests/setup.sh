@@ -32,4 +32,25 @@ if [[ ! -x $KEXEC_VENV/bin/python || $(cat "$KEXEC_VENV/.requirements" 2>/dev/nu
     echo "$_want" > "$KEXEC_VENV/.requirements"
 fi
 export PATH=$KEXEC_VENV/bin:$PATH
+
+# Copy the collection (the files git knows, tracked and new) to DIR/ansible_collections/kernel/kexec.
+kexec_stage_tree() {
+    local dest=$1/ansible_collections/kernel/kexec
+    if [[ ! -d $dest ]]; then
+        mkdir -p "$dest"
+        (cd "$_kexec_repo" && git ls-files -z --cached --others --exclude-standard) |
+            rsync -a --from0 --files-from=- "$_kexec_repo/" "$dest/"
+    fi
+    echo "$dest"
+}
+
+# Build the collection tarball from a staged tree and install it under DIR/collections.
+kexec_install_collection() {
+    local dir=$1 version
+    version=$(sed -n 's/^version: *//p' "$_kexec_repo/galaxy.yml")
+    ansible-galaxy collection build --force --output-path "$dir" "$(kexec_stage_tree "$dir/src")" >/dev/null
+    ansible-galaxy collection install --force -p "$dir/collections" "$dir/kernel-kexec-$version.tar.gz" \
+        2>&1 >/dev/null | grep -v "is not part of the configured Ansible collections paths" >&2 || true
+    export ANSIBLE_COLLECTIONS_PATH=$dir/collections
+}
 unset _missing _pkg _want _sudo

@@ -67,7 +67,9 @@ def _read_grubenv(root):
 
 _TITLE = re.compile(r"""^\s*(menuentry|submenu)\s+(?:'([^']*)'|"([^"]*)"|(\S+))(.*?)\{\s*$""")
 _ID = re.compile(r"""\$menuentry_id_option\s+'([^']*)'""")
-_DEFAULT = re.compile(r"""^\s*set\s+default=["']?([^"'\s]*)["']?\s*$""")
+_DEFAULT = re.compile(r"""^\s*set\s+default=(?:"([^"]*)"|'([^']*)'|(\S*))\s*$""")
+# grub-mkconfig sets default="${next_entry}" (grub-reboot's one-shot choice) before the configured default.
+_ONE_SHOT = "${next_entry}"
 
 
 class _Menu:
@@ -113,7 +115,9 @@ def parse_grub_cfg(text):
         elif default is None and len(stack) == 1:
             found = _DEFAULT.match(line)
             if found:
-                default = found.group(1)
+                value = next(group for group in found.groups() if group is not None)
+                if value != _ONE_SHOT:
+                    default = value
     return top.children, default
 
 

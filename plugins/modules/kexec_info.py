@@ -14,7 +14,7 @@ description:
     and the bootloader's default entry. Changes nothing.
   - Addresses in C(/proc/iomem) are shown to root only; without root the crash region reads as zeros.
 author:
-  - kernel.kexec contributors
+  - kernel.kexec maintainers (@kernel-kexec)
 options: {}
 attributes:
   check_mode:
@@ -22,8 +22,11 @@ attributes:
     description: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Reports no changes.
   platform:
+    support: full
     platforms: posix
+    description: Linux only; reads C(/proc) and C(/sys).
 seealso:
   - module: kernel.kexec.kexec_load
 """

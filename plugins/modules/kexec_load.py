@@ -20,7 +20,7 @@ description:
   - Idempotent. A record under C(/run/kernel-kexec/) of the sha256 of kernel and initrd, the
     command line, type and method decides C(changed); it is trusted only while the kernel reports an image loaded.
 author:
-  - kernel.kexec contributors
+  - kernel.kexec maintainers (@kernel-kexec)
 extends_documentation_fragment:
   - kernel.kexec.load_options
 options:
@@ -46,7 +46,9 @@ attributes:
     support: full
     description: Shows what is loaded before and after (kernel, initrd, checksums, command line).
   platform:
+    support: full
     platforms: posix
+    description: Linux only; reads C(/proc) and C(/sys).
 seealso:
   - module: kernel.kexec.kexec_info
   - module: kernel.kexec.kexec_reboot

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Start, stop and reach QEMU test hosts built by build-image.sh.
 
     guest.py start NAME [--memory MiB] [--cpus N] [--accel tcg|kvm]  -> JSON on stdout
@@ -114,7 +113,7 @@ def stop_guest(name):
     pid = read_pid(name)
     if pid:
         os.kill(pid, signal.SIGTERM)
-        for _ in range(50):
+        for _attempt in range(50):
             if not os.path.exists("/proc/%d" % pid):
                 break
             time.sleep(0.1)

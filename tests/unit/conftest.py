@@ -19,10 +19,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _collection_on_path():
-    parent = os.path.dirname(REPO)
-    if os.path.basename(parent) == "kexec" or (os.path.basename(REPO) == "kexec"
-                                                and os.path.basename(parent) == "kernel"):
-        sys.path.insert(0, os.path.dirname(os.path.dirname(parent)))
+    parts = REPO.split(os.sep)
+    if parts[-3:] == ["ansible_collections", "kernel", "kexec"]:
+        sys.path.insert(0, os.sep.join(parts[:-3]) or os.sep)
         return
     top = tempfile.mkdtemp(prefix="kexec-units-")
     os.makedirs(os.path.join(top, "ansible_collections", "kernel"))
