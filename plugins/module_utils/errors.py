@@ -25,10 +25,22 @@ class KexecError(Exception):
         self.msg = msg
         self.extra = extra
 
+    def __str__(self):
+        # Callers add context to msg after raising; tracebacks should show it too.
+        return self.msg
+
     def fail(self, module, **more):
         result = dict(self.extra)
         result.update(more)
         module.fail_json(msg=self.msg, **result)
+
+
+class KexecUnavailable(KexecError):
+    """This host cannot kexec now (disabled, unsupported, limit reached), whatever the input.
+
+    kexec_reboot's ``fallback: full`` turns exactly these into a firmware reboot;
+    mistakes in the input stay errors.
+    """
 
 
 class SyscallError(KexecError):
@@ -72,4 +84,4 @@ def syscall_error(call, err, context=""):
     return SyscallError(call, err, msg)
 
 
-__all__ = ("KexecError", "SyscallError", "ADVICE", "syscall_error")
+__all__ = ("KexecError", "KexecUnavailable", "SyscallError", "ADVICE", "syscall_error")

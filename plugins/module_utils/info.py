@@ -32,12 +32,25 @@ def usable_methods(state, machine):
     if machine not in ARCHES or not state.kexec_supported or state.kexec_load_disabled:
         return []
     config = state.kernel_config()
+
+    def enabled(option):
+        # No config file: assume a modern kernel. In a config file an option that is off is
+        # only a comment ("# CONFIG_KEXEC_FILE is not set"), so absent means off.
+        return config.get(option) == "y" if config else True
+
     methods = []
-    if config.get("CONFIG_KEXEC_FILE", "y") == "y":  # no config file: assume a modern kernel
+    if enabled("CONFIG_KEXEC_FILE"):
         methods.append("file")
-    if LEGACY_LOADER_IMPLEMENTED and config.get("CONFIG_KEXEC", "y") == "y" and not state.locked_down:
+    if LEGACY_LOADER_IMPLEMENTED and enabled("CONFIG_KEXEC") and not state.locked_down:
         methods.append("legacy")
     return methods
+
+
+def crash_reserved(regions, crash_size):
+    """Bytes reserved: the regions' sum, or kexec_crash_size where /proc/iomem hides addresses (not root)."""
+    if any(region.hidden for region in regions):
+        return crash_size or 0
+    return sum(region.size for region in regions)
 
 
 def gather(root="/", machine=None):
@@ -54,7 +67,7 @@ def gather(root="/", machine=None):
         "crash_image": current_load(root, state, "crash"),
         "crash_size": state.kexec_crash_size,
         "crash_regions": [region.as_dict() for region in regions],
-        "crash_reserved": sum(region.size for region in regions),
+        "crash_reserved": crash_reserved(regions, state.kexec_crash_size),
         "lockdown": state.lockdown,
         "load_disabled": state.kexec_load_disabled,
         "load_limits": {"reboot": state.load_limit(False), "panic": state.load_limit(True)},
@@ -70,4 +83,4 @@ def gather(root="/", machine=None):
     }
 
 
-__all__ = ("gather", "last_crashkernel", "usable_methods")
+__all__ = ("crash_reserved", "gather", "last_crashkernel", "usable_methods")

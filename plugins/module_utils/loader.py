@@ -23,7 +23,7 @@ import os
 from ansible_collections.kernel.kexec.plugins.module_utils import cmdline as cmdline_args
 from ansible_collections.kernel.kexec.plugins.module_utils import kernel_image, syscalls
 from ansible_collections.kernel.kexec.plugins.module_utils.boot_entry import default_entry
-from ansible_collections.kernel.kexec.plugins.module_utils.errors import KexecError, SyscallError
+from ansible_collections.kernel.kexec.plugins.module_utils.errors import KexecError, KexecUnavailable, SyscallError
 from ansible_collections.kernel.kexec.plugins.module_utils.loaded import (
     current_load, remove_record, sha256_file, write_record,
 )
@@ -109,14 +109,14 @@ class Kexec:
         if self.euid != 0:
             raise KexecError("loading a kernel needs root (CAP_SYS_BOOT): use become: true")
         if not self.state.kexec_supported:
-            raise KexecError("the running kernel has no kexec support (/sys/kernel/kexec_loaded is missing): "
-                             "it was built without CONFIG_KEXEC_CORE")
+            raise KexecUnavailable("the running kernel has no kexec support (/sys/kernel/kexec_loaded is "
+                                   "missing): it was built without CONFIG_KEXEC_CORE")
         if self.state.kexec_load_disabled:
-            raise KexecError("kexec is disabled on this host (/proc/sys/kernel/kexec_load_disabled is 1, which "
-                             "cannot be undone until reboot): reboot through firmware instead")
+            raise KexecUnavailable("kexec is disabled on this host (/proc/sys/kernel/kexec_load_disabled is 1, "
+                                   "which cannot be undone until reboot): reboot through firmware instead")
         if self.state.load_limit(crash) == 0:
-            raise KexecError("no kexec loads left: /proc/sys/kernel/kexec_load_limit_%s is 0"
-                             % ("panic" if crash else "reboot"))
+            raise KexecUnavailable("no kexec loads left: /proc/sys/kernel/kexec_load_limit_%s is 0"
+                                   % ("panic" if crash else "reboot"))
         if crash and not self._crash_memory():
             raise KexecError("no crash kernel memory is reserved (no 'Crash kernel' in /proc/iomem, "
                              "/sys/kernel/kexec_crash_size is 0): boot with crashkernel= first, for example "

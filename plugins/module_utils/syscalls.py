@@ -31,6 +31,7 @@ KEXEC_SEGMENT_MAX = 16
 LINUX_REBOOT_MAGIC1 = 0xfee1dead
 LINUX_REBOOT_MAGIC2 = 0x28121969
 LINUX_REBOOT_CMD_KEXEC = 0x45584543
+LINUX_REBOOT_CMD_RESTART = 0x01234567
 
 
 class Arch:
@@ -136,16 +137,18 @@ def kexec_load(entry, segments, flags, arch=None):
         raise syscall_error("kexec_load", exc.errno)
 
 
-def reboot_into_loaded_kernel(arch=None):
-    """reboot(LINUX_REBOOT_CMD_KEXEC): jumps into the loaded kernel at once.
+def reboot(command, arch=None):
+    """reboot(2) with LINUX_REBOOT_CMD_KEXEC (boot the loaded kernel) or
+    LINUX_REBOOT_CMD_RESTART (firmware reboot), after sync.
 
-    No sync, no service stop: callers sync first and prefer ``systemctl kexec``.
+    It acts at once: no service stop, no unmount. Only for hosts without
+    systemd; elsewhere ``systemctl kexec`` / ``systemctl reboot`` shut down cleanly.
     """
     arch = arch or current_arch()
     os.sync()
     try:
         _raw_syscall(arch.reboot, ctypes.c_uint(LINUX_REBOOT_MAGIC1), ctypes.c_uint(LINUX_REBOOT_MAGIC2),
-                     ctypes.c_uint(LINUX_REBOOT_CMD_KEXEC), None)
+                     ctypes.c_uint(command), None)
     except OSError as exc:
         raise syscall_error("reboot", exc.errno)
 
@@ -153,5 +156,5 @@ def reboot_into_loaded_kernel(arch=None):
 __all__ = (
     "ARCHES", "Arch", "KEXEC_FILE_NO_INITRAMFS", "KEXEC_FILE_ON_CRASH", "KEXEC_FILE_UNLOAD",
     "KEXEC_ON_CRASH", "KEXEC_PRESERVE_CONTEXT", "KEXEC_SEGMENT_MAX", "KexecSegment",
-    "current_arch", "kexec_file_load", "kexec_load", "reboot_into_loaded_kernel",
+    "LINUX_REBOOT_CMD_KEXEC", "LINUX_REBOOT_CMD_RESTART", "current_arch", "kexec_file_load", "kexec_load", "reboot",
 )

@@ -35,8 +35,13 @@ class Region:
         self.name = name
 
     @property
+    def hidden(self):
+        """Without root the kernel prints 0-0 for every range."""
+        return self.start == 0 and self.end == 0
+
+    @property
     def size(self):
-        return self.end - self.start + 1
+        return None if self.hidden else self.end - self.start + 1
 
     def as_dict(self):
         return {"start": self.start, "end": self.end, "size": self.size}

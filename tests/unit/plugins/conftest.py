@@ -1,0 +1,33 @@
+"""Fixtures shared by the module_utils and modules tests: a fake host tree,
+a Kexec bound to it, and a fake kernel behind the mocked syscall boundary."""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "module_utils"))
+
+import fakes  # noqa: E402
+
+from ansible_collections.kernel.kexec.plugins.module_utils import syscalls  # noqa: E402
+from ansible_collections.kernel.kexec.plugins.module_utils.loader import Kexec  # noqa: E402
+
+X86_64 = syscalls.ARCHES["x86_64"]
+
+
+@pytest.fixture
+def host(tmp_path):
+    """A Debian-like host: two kernels, grub.cfg, crash memory reserved, nothing loaded."""
+    return fakes.fake_host(tmp_path)
+
+
+@pytest.fixture
+def kexec(host):
+    return Kexec(root=host.root, arch=X86_64, euid=0)
+
+
+@pytest.fixture
+def kernel(host, fake_syscall):
+    """The mocked syscall boundary, acting like the kernel on ``host``: ``kernel.recorder.calls``."""
+    return fakes.FakeKernel(host, fake_syscall, X86_64)

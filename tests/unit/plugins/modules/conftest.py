@@ -1,0 +1,30 @@
+"""Run a module's main() with arguments, as Ansible would, and return (exit code, result)."""
+
+import json
+
+import pytest
+
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core before 2.19
+    import contextlib
+    from unittest import mock
+
+    from ansible.module_utils import basic
+    from ansible.module_utils.common.text.converters import to_bytes
+
+    @contextlib.contextmanager
+    def patch_module_args(args=None):
+        with mock.patch.object(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}))):
+            yield
+
+
+@pytest.fixture
+def run_module(capsys):
+    def run(module, **args):
+        args.setdefault("_ansible_no_log", True)  # keep the invocation out of the host's syslog
+        with patch_module_args(args):
+            with pytest.raises(SystemExit) as exited:
+                module.main()
+        return exited.value.code, json.loads(capsys.readouterr().out)
+    return run

@@ -1,0 +1,27 @@
+import pytest
+
+import fakes
+from ansible_collections.kernel.kexec.plugins.module_utils import info
+from ansible_collections.kernel.kexec.plugins.module_utils.errors import KexecError
+from ansible_collections.kernel.kexec.plugins.modules import kexec_info
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_reports_facts_without_change(monkeypatch, host, run_module, check_mode):
+    monkeypatch.setattr(kexec_info, "gather", lambda: info.gather(host.root, machine="x86_64"))
+    rc, result = run_module(kexec_info, _ansible_check_mode=check_mode)
+    assert (rc, result["changed"]) == (0, False)
+    assert result["crash_reserved"] == 144 << 20
+    assert result["methods"] == ["file"]
+    assert result["crashkernel"] == {"active": "384M-:128M", "configured": None}
+    assert result["default_entry"]["kernel"] == host.kernel()
+    assert result["boot_id"] == fakes.BOOT_ID
+
+
+def test_error_fails_the_task(monkeypatch, run_module):
+    def broken():
+        raise KexecError("cannot read the kexec state", path="/proc/iomem")
+    monkeypatch.setattr(kexec_info, "gather", broken)
+    rc, result = run_module(kexec_info)
+    assert rc == 1
+    assert (result["failed"], result["msg"], result["path"]) == (True, "cannot read the kexec state", "/proc/iomem")

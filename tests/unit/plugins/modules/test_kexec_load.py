@@ -1,0 +1,93 @@
+import errno
+
+import pytest
+
+from fakes import BOOT_ID, ROOT_UUID
+from ansible_collections.kernel.kexec.plugins.module_utils import loaded
+from ansible_collections.kernel.kexec.plugins.module_utils.loader import Kexec
+from ansible_collections.kernel.kexec.plugins.module_utils.syscalls import (
+    ARCHES, KEXEC_FILE_ON_CRASH, KEXEC_FILE_UNLOAD,
+)
+from ansible_collections.kernel.kexec.plugins.modules import kexec_load
+
+
+@pytest.fixture
+def run(monkeypatch, host, run_module):
+    monkeypatch.setattr(kexec_load, "Kexec", lambda: Kexec(root=host.root, arch=ARCHES["x86_64"], euid=0))
+    return lambda **args: run_module(kexec_load, **args)
+
+
+def test_load_then_again_unchanged(run, host, kernel):
+    rc, result = run(kernel=host.kernel(), initrd=host.initrd(), append=["console=ttyS0"], remove=["quiet"])
+    cmdline = "root=UUID=%s ro crashkernel=384M-:128M console=ttyS0" % ROOT_UUID
+    assert (rc, result["changed"], result["cmdline"], result["method"]) == (0, True, cmdline, "file")
+    assert "diff" not in result
+    assert kernel.loads[0]["cmdline"] == cmdline.encode() + b"\0"
+    assert result["loaded"] == loaded.read_record(host.root, "default", BOOT_ID)
+
+    rc, again = run(kernel=host.kernel(), initrd=host.initrd(), append=["console=ttyS0"], remove=["quiet"])
+    assert (rc, again["changed"]) == (0, False)
+    assert len(kernel.recorder.calls) == 1
+
+
+def test_default_entry_crash_load(run, host, kernel):
+    rc, result = run(type="crash", append=["irqpoll", "nr_cpus=1"])
+    assert (rc, result["changed"], result["type"], result["source"]) == (0, True, "crash", "/boot/grub/grub.cfg")
+    assert kernel.loads[0]["flags"] == KEXEC_FILE_ON_CRASH
+    assert kernel.loads[0]["kernel"] == host.kernel()
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"kernel": "/nonexistent/vmlinuz-6.1"}, "kernel /nonexistent/vmlinuz-6.1 does not exist"),
+    ({"append": ["quiet splash"]}, "is not a single kernel argument"),
+    ({"method": "legacy"}, "not implemented yet"),
+])
+def test_refused_request_fails_without_syscall(run, kernel, args, message):
+    rc, result = run(**args)
+    assert rc == 1 and result["failed"] is True
+    assert message in result["msg"]
+    assert kernel.recorder.calls == []
+
+
+def test_syscall_failure_reports_errno(run, host, kernel):
+    kernel.recorder.errors = [errno.EKEYREJECTED]
+    rc, result = run(kernel=host.kernel())
+    assert (rc, result["failed"]) == (1, True)
+    assert (result["errno"], result["errno_name"]) == (errno.EKEYREJECTED, "EKEYREJECTED")
+    assert "signature was rejected" in result["msg"]
+    assert not host.exists(loaded.RECORD_DIR)
+
+
+def test_check_mode(run, host, kernel):
+    rc, result = run(kernel=host.kernel(), _ansible_check_mode=True)
+    assert (rc, result["changed"], result["loaded"]) == (0, True, None)
+    assert kernel.recorder.calls == []
+    assert not host.exists(loaded.RECORD_DIR)
+
+
+@pytest.mark.parametrize("state", ["loaded", "unloaded"])
+def test_diff_only_in_diff_mode(run, host, kernel, state):
+    if state == "unloaded":
+        run(kernel=host.kernel())
+    rc, result = run(state=state, kernel=host.kernel(), _ansible_diff=True)
+    assert rc == 0 and result["changed"] is True
+    loaded_text = "loaded: true\ntype: default\nmethod: file\nkernel: %s\n" % host.kernel()
+    before, after = ("loaded: false\n", loaded_text) if state == "loaded" else (loaded_text, "loaded: false\n")
+    assert result["diff"]["before"].startswith(before)
+    assert result["diff"]["after"].startswith(after)
+
+
+@pytest.mark.parametrize("type_, flags", [
+    ("default", KEXEC_FILE_UNLOAD),
+    ("crash", KEXEC_FILE_UNLOAD | KEXEC_FILE_ON_CRASH),
+])
+def test_unload(run, host, kernel, type_, flags):
+    run(kernel=host.kernel(), type=type_)
+    rc, result = run(state="unloaded", type=type_)
+    assert (rc, result["changed"], result["loaded"], result["type"]) == (0, True, None, type_)
+    assert kernel.recorder.calls[-1][1][4].value == flags
+    assert not host.exists(loaded.record_path("", type_))
+
+    rc, again = run(state="unloaded", type=type_)
+    assert (rc, again["changed"]) == (0, False)
+    assert len(kernel.recorder.calls) == 2
