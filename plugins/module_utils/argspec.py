@@ -23,6 +23,18 @@ LOAD_OPTIONS = dict(
 )
 
 
+# kexec_reboot's own options; the action plugin uses them, the module accepts them.
+REBOOT_OPTIONS = dict(
+    reboot_timeout=dict(type="int", default=600),
+    connect_timeout=dict(type="int", default=10),
+    test_command=dict(type="str"),
+    pre_reboot_delay=dict(type="int", default=0),
+    post_reboot_delay=dict(type="int", default=0),
+    msg=dict(type="str", default="Reboot initiated by Ansible (kernel.kexec.kexec_reboot)"),
+    fallback=dict(type="str", default="none", choices=["none", "full"]),
+)
+
+
 def load_request(params, kind="default"):
     """A LoadRequest from module parameters."""
     return LoadRequest(
@@ -32,4 +44,4 @@ def load_request(params, kind="default"):
     )
 
 
-__all__ = ("LOAD_OPTIONS", "load_request")
+__all__ = ("LOAD_OPTIONS", "REBOOT_OPTIONS", "load_request")

@@ -1,0 +1,194 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the kernel.kexec collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: kexec_reboot
+short_description: Reboot into a kernel by kexec, wait for the host and verify the new kernel
+version_added: 0.1.0
+description:
+  - Reboots a Linux host into a kexec-loaded kernel, skipping firmware and bootloader, waits for it to come
+    back and verifies that the kernel release and every argument of the loaded command line are what runs.
+  - Loads the kernel first when load options are given, or when nothing is loaded (then the bootloader's
+    default entry, see M(kernel.kexec.kexec_load)); otherwise the image already loaded is booted.
+  - The reboot is clean, C(systemctl kexec) where systemd runs; elsewhere sync, then the C(reboot) syscall.
+  - The host counts as back when it answers with a new C(boot_id), never by time alone. The wait probes the
+    SSH port's banner every quarter second and drops the SSH control master across the reboot, so it never hangs
+    on a stale connection and returns within about a second of sshd answering.
+  - With O(fallback=full) a host that cannot kexec (kexec disabled, unsupported, refused by the kernel) is
+    rebooted through firmware instead, and the result says so.
+  - This is an action plugin; the module runs on the target only to load and start the reboot.
+author:
+  - kernel.kexec maintainers (@kernel-kexec)
+extends_documentation_fragment:
+  - kernel.kexec.load_options
+options:
+  reboot_timeout:
+    description:
+      - Seconds to wait for the host to come back with a new boot_id and pass verification.
+    type: int
+    default: 600
+  connect_timeout:
+    description:
+      - Seconds for one SSH connection attempt while waiting (each attempt is also bounded as a whole).
+    type: int
+    default: 10
+  test_command:
+    description:
+      - A command to run after the host is back; the task fails if it fails. The boot_id read already proves
+        that commands run, so none is needed by default.
+    type: str
+  pre_reboot_delay:
+    description:
+      - Seconds to wait on the target before rebooting.
+    type: int
+    default: 0
+  post_reboot_delay:
+    description:
+      - Seconds to wait after starting the reboot before probing the host.
+    type: int
+    default: 0
+  msg:
+    description:
+      - Message passed to C(systemctl --message) for the journal.
+    type: str
+    default: Reboot initiated by Ansible (kernel.kexec.kexec_reboot)
+  fallback:
+    description:
+      - V(none) fails when kexec is impossible on the host.
+      - V(full) reboots through firmware instead (any loaded image is unloaded first, and
+        C(SYSTEMCTL_SKIP_AUTO_KEXEC=1) keeps newer systemd from turning the reboot into a kexec).
+      - Mistakes in the input (a missing kernel file, say) fail either way.
+    type: str
+    choices: [none, full]
+    default: none
+attributes:
+  action:
+    support: full
+    description: The controller side waits across the reboot and verifies the new kernel.
+  async:
+    support: none
+    description: The task waits for the host itself.
+  check_mode:
+    support: full
+    description: Loads nothing and reboots nothing; reports the method and the kernel that would boot.
+  diff_mode:
+    support: none
+    description: Use M(kernel.kexec.kexec_load) with diff to see the load plan.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux targets reached over SSH; the C(local) connection is refused.
+seealso:
+  - module: kernel.kexec.kexec_load
+  - module: ansible.builtin.reboot
+notes:
+  - Each run reboots the host, so the task always reports changed (as M(ansible.builtin.reboot) does).
+"""
+
+EXAMPLES = r"""
+- name: Reboot into the bootloader's default kernel by kexec
+  kernel.kexec.kexec_reboot:
+  become: true
+
+- name: Boot a new kernel with an extra argument, verified
+  kernel.kexec.kexec_reboot:
+    kernel: /boot/vmlinuz-6.1.0-30-amd64
+    initrd: /boot/initrd.img-6.1.0-30-amd64
+    append:
+      - mitigations=auto
+    reboot_timeout: 900
+  become: true
+
+- name: Patch a fleet, falling back to a firmware reboot where kexec is disabled
+  kernel.kexec.kexec_reboot:
+    fallback: full
+  become: true
+  register: patched
+
+- name: Report how each host rebooted
+  ansible.builtin.debug:
+    msg: "{{ inventory_hostname }} rebooted by {{ patched.method }} in {{ patched.elapsed }}s"
+"""
+
+RETURN = r"""
+rebooted:
+  description: Whether the host rebooted (false in check mode).
+  returned: always
+  type: bool
+  sample: true
+elapsed:
+  description: Seconds from starting the reboot until the host was back and verified.
+  returned: always
+  type: float
+  sample: 34.2
+method:
+  description: V(kexec), or V(full) for a firmware reboot through O(fallback=full).
+  returned: always
+  type: str
+  sample: kexec
+fallback_reason:
+  description: Why kexec was impossible, when O(fallback=full) was used.
+  returned: when RV(method=full)
+  type: str
+kernel:
+  description: The kernel release running after the reboot.
+  returned: success
+  type: str
+  sample: 6.1.0-28-amd64
+cmdline:
+  description: The command line running after the reboot (C(/proc/cmdline)).
+  returned: success
+  type: str
+boot_id:
+  description: The new boot's id.
+  returned: success
+  type: str
+previous_boot_id:
+  description: The boot id before the reboot.
+  returned: always
+  type: str
+loaded:
+  description: The kexec image booted (kernel, release, initrd, command line, load method).
+  returned: when RV(method=kexec)
+  type: dict
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kernel.kexec.plugins.module_utils import reboot
+from ansible_collections.kernel.kexec.plugins.module_utils.argspec import LOAD_OPTIONS, REBOOT_OPTIONS, load_request
+from ansible_collections.kernel.kexec.plugins.module_utils.errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils.loader import Kexec
+
+
+def main():
+    argument_spec = dict(LOAD_OPTIONS)
+    argument_spec.update(REBOOT_OPTIONS)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+    if os.geteuid() != 0 and not module.check_mode:
+        module.fail_json(msg="rebooting needs root (CAP_SYS_BOOT): use become: true")
+    try:
+        kexec = Kexec()
+        plan = reboot.prepare(kexec, load_request(params), reboot.load_requested(params), params["fallback"],
+                              module.check_mode)
+        if plan["method"] == "full" and not module.check_mode:
+            reboot.unload_for_full_reboot(kexec)
+    except KexecError as exc:
+        exc.fail(module)
+    warning = plan.pop("warning", None)
+    if warning:
+        module.warn(warning)
+    if not module.check_mode:
+        reboot.start_reboot(plan["method"], plan["systemd"], params["pre_reboot_delay"], params["msg"])
+    module.exit_json(**plan)
+
+
+if __name__ == "__main__":
+    main()
