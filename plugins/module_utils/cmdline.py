@@ -66,18 +66,26 @@ def check_argument(token):
 
 def edit(text, append=(), remove=()):
     """Return ``text`` with every argument named in ``remove`` dropped and each
-    ``append`` argument set: it replaces all arguments of the same name and goes
-    to the end of the kernel's part. Repeatable parameters (``console=``) are
-    set by listing every wanted value in ``append``."""
+    ``append`` argument set: its values replace all arguments of the same name,
+    in the place of the first of them (so a changed value is a one-word diff),
+    or go to the end of the kernel's part. Repeatable parameters (``console=``)
+    are set by listing every wanted value in ``append``."""
     kernel, init = _kernel_and_init(split(text))
-    append = [check_argument(token) for token in append]
-    drop = set(remove) | set(arg_name(token) for token in append)
-    kept = [token for token in kernel if arg_name(token) not in drop]
-    seen = set()
-    for token in append:
-        if token not in seen:
+    wanted = {}
+    for token in (check_argument(token) for token in append):
+        values = wanted.setdefault(arg_name(token), [])
+        if token not in values:
+            values.append(token)
+    drop = set(remove) | set(wanted)
+    kept = []
+    for token in kernel:
+        name = arg_name(token)
+        if name in wanted:
+            kept.extend(wanted.pop(name))  # first of its name: the new values go here
+        elif name not in drop:
             kept.append(token)
-            seen.add(token)
+    for values in wanted.values():
+        kept.extend(values)
     return join(kept + init)
 
 

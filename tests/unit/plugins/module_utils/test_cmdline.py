@@ -41,14 +41,16 @@ BASE = "BOOT_IMAGE=/vmlinuz root=/dev/sda1 console=tty0 ro console=ttyS0 quiet c
 
 
 @pytest.mark.parametrize("text, append, remove, expected", [
-    # append replaces every argument of the same name and goes to the end
+    # append replaces every argument of the same name, in the place of the first one
     (BASE, ["console=ttyS1,115200"], [],
-     "BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro quiet crashkernel=256M console=ttyS1,115200"),
+     "BOOT_IMAGE=/vmlinuz root=/dev/sda1 console=ttyS1,115200 ro quiet crashkernel=256M"),
+    (BASE, ["crashkernel=512M"], [], "BOOT_IMAGE=/vmlinuz root=/dev/sda1 console=tty0 ro console=ttyS0 quiet crashkernel=512M"),
     # several values of a repeatable parameter are all kept, in the order given
     (BASE, ["console=tty0", "console=ttyS0,115200"], [],
-     "BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro quiet crashkernel=256M console=tty0 console=ttyS0,115200"),
-    # an existing flag appended moves to the end; duplicates in append are kept once
-    ("quiet ro", ["quiet", "quiet"], [], "ro quiet"),
+     "BOOT_IMAGE=/vmlinuz root=/dev/sda1 console=tty0 console=ttyS0,115200 ro quiet crashkernel=256M"),
+    # a new name goes to the end; an existing flag stays where it is; duplicates in append are kept once
+    ("ro", ["quiet"], [], "ro quiet"),
+    ("quiet ro", ["quiet", "quiet"], [], "quiet ro"),
     # remove drops by name, whatever the value, quoted or not
     (BASE, [], ["console", "crashkernel", "BOOT_IMAGE"], "root=/dev/sda1 ro quiet"),
     ('foo="a b" ro', [], ["foo"], "ro"),
@@ -56,7 +58,7 @@ BASE = "BOOT_IMAGE=/vmlinuz root=/dev/sda1 console=tty0 ro console=ttyS0 quiet c
     # remove and append together: the appended value survives its own name being removed
     ("ro quiet crashkernel=1G", ["crashkernel=256M"], ["crashkernel", "quiet"], "ro crashkernel=256M"),
     # init's arguments after '--' stay after it, untouched; appends go before '--'
-    ("ro debug -- single debug", ["nomodeset", "debug=1"], ["single"], "ro nomodeset debug=1 -- single debug"),
+    ("ro debug -- single debug", ["nomodeset", "debug=1"], ["single"], "ro debug=1 nomodeset -- single debug"),
     ("ro -- quiet", [], ["quiet"], "ro -- quiet"),
     ("", ["quiet"], [], "quiet"),
 ])

@@ -1,0 +1,34 @@
+"""Verify the end state of the reboot scenario on the guest itself.
+
+converge ended with a kexec reboot (marker appended) after a firmware
+reboot; the guest must now run the marked command line in a new boot.
+"""
+
+MARKER = "kexec_reboot_marker=1"
+
+
+def read(host, path):
+    return host.file(path).content_string.strip()
+
+
+def test_marker_is_on_the_running_command_line(host):
+    assert MARKER in read(host, "/proc/cmdline").split()
+
+
+def test_boot_id_changed_by_the_kexec_reboot(host):
+    assert read(host, "/proc/sys/kernel/random/boot_id") != read(host, "/var/tmp/kexec-molecule-boot-id")
+
+
+def test_kexec_enabled_again_after_reboots(host):
+    # kexec_load_disabled is one-way for a boot only: the reboots cleared it.
+    assert read(host, "/proc/sys/kernel/kexec_load_disabled") == "0"
+
+
+def test_booted_image_is_consumed(host):
+    assert read(host, "/sys/kernel/kexec_loaded") == "0"
+    assert not host.file("/run/kernel-kexec/default.json").exists
+
+
+def test_shutdown_was_clean(host):
+    # systemctl kexec stops services and unmounts: the root fs was not left dirty.
+    assert "recovery complete" not in host.check_output("journalctl -b -k --no-pager | grep -i ext4 || true")
