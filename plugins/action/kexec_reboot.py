@@ -29,6 +29,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.kernel.kexec.plugins.module_utils import cmdline as cmdline_args
 from ansible_collections.kernel.kexec.plugins.module_utils.argspec import LOAD_OPTIONS, REBOOT_OPTIONS
+from ansible_collections.kernel.kexec.plugins.module_utils.errors import KexecError
 
 display = Display()
 
@@ -45,6 +46,7 @@ class ActionModule(ActionBase):
 
     PROBE_INTERVAL = 0.25  # seconds between banner probes
     BANNER_TIMEOUT = 1.0  # one probe: connect and read "SSH-"
+    PRE_PROBE_TIMEOUT = 3.0  # the probe before the reboot, which decides whether probing works at all
     EXTRA_CALL_TIME = 20  # a remote call may take connect_timeout plus this before it is cut
 
     # Replaced by unit tests with a fake clock.
@@ -60,8 +62,11 @@ class ActionModule(ActionBase):
         spec = dict(LOAD_OPTIONS)
         spec.update(REBOOT_OPTIONS)
         _validation, args = self.validate_argument_spec(argument_spec=spec)
+        endpoint = None if self._task.check_mode else self.probe_endpoint()
         start = self._clock()
-        prepared = self.start_reboot(args, task_vars)
+        # The module gets the task's own arguments: validation here expands ~ and $VARS in the path
+        # options with the controller's environment, and the module must resolve them on the target.
+        prepared = self.start_reboot(dict(self._task.args), task_vars)
         result.update(prepared)
         result.pop("systemd", None)
         result["previous_boot_id"] = result.pop("boot_id", None)
@@ -74,11 +79,11 @@ class ActionModule(ActionBase):
         try:
             self.drop_connection()
             self._sleep(args["post_reboot_delay"])
-            state = self.wait_for_new_boot(prepared["boot_id"], deadline, args["connect_timeout"])
+            state = self.wait_for_new_boot(prepared["boot_id"], deadline, args["connect_timeout"], endpoint)
             self.verify(prepared, state)
             if args["test_command"]:
                 self.run_test_command(args["test_command"], deadline, args["connect_timeout"])
-        except AnsibleError as exc:
+        except (AnsibleError, KexecError) as exc:
             return dict(result, failed=True, msg=str(exc), elapsed=round(self._clock() - start, 1))
         finally:
             self._set_connect_timeout(original_timeout)
@@ -94,9 +99,21 @@ class ActionModule(ActionBase):
 
     # --- phase 2: wait for a new boot ---------------------------------------
 
-    def wait_for_new_boot(self, old_boot_id, deadline, connect_timeout):
-        """Poll until the host answers with a boot_id other than ``old_boot_id``."""
+    def probe_endpoint(self):
+        """(host, port) for banner probes, checked before the reboot; (None, None) to go without.
+
+        Behind a jump host, or with the port set only in ~/.ssh/config, the controller
+        cannot reach sshd directly: then the wait relies on bounded remote reads alone.
+        """
         host, port = self._ssh_endpoint()
+        if port and not self.ssh_banner(host, port, self.PRE_PROBE_TIMEOUT):
+            display.vvv("kexec_reboot: no SSH banner at %s:%s before the reboot; waiting without probes" % (host, port))
+            return None, None
+        return host, port
+
+    def wait_for_new_boot(self, old_boot_id, deadline, connect_timeout, endpoint=None):
+        """Poll until the host answers with a boot_id other than ``old_boot_id``."""
+        host, port = endpoint or self._ssh_endpoint()
         last_seen = "nothing yet"
         while True:
             remaining = deadline - self._clock()
@@ -137,7 +154,13 @@ class ActionModule(ActionBase):
         try:
             with socket.create_connection((host, port), timeout=timeout) as sock:
                 sock.settimeout(timeout)
-                return sock.recv(4).startswith(b"SSH-")
+                banner = b""
+                while len(banner) < 4:
+                    chunk = sock.recv(4 - len(banner))
+                    if not chunk:
+                        break
+                    banner += chunk
+                return banner == b"SSH-"
         except OSError:
             return False
 
@@ -164,7 +187,7 @@ class ActionModule(ActionBase):
         worker.join(timeout)
         if worker.is_alive():
             self.drop_connection()  # ends a client stuck on a dead control master
-            raise RemoteCallTimeout("a remote call took longer than %ds" % timeout)
+            raise RemoteCallTimeout("a remote call took longer than %.1fs" % timeout)
         if "error" in outcome:
             raise AnsibleError(str(outcome["error"]))
         return outcome["value"]

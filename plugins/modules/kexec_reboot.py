@@ -17,7 +17,8 @@ description:
   - The reboot is clean, C(systemctl kexec) where systemd runs; elsewhere sync, then the C(reboot) syscall.
   - The host counts as back when it answers with a new C(boot_id), never by time alone. The wait probes the
     SSH port's banner every quarter second and drops the SSH control master across the reboot, so it never hangs
-    on a stale connection and returns within about a second of sshd answering.
+    on a stale connection and returns within about a second of sshd answering. Where the controller cannot
+    reach the SSH port directly (a jump host), it polls with bounded remote reads instead.
   - With O(fallback=full) a host that cannot kexec (kexec disabled, unsupported, refused by the kernel) is
     rebooted through firmware instead, and the result says so.
   - This is an action plugin; the module runs on the target only to load and start the reboot.
@@ -61,6 +62,8 @@ options:
       - V(none) fails when kexec is impossible on the host.
       - V(full) reboots through firmware instead (any loaded image is unloaded first, and
         C(SYSTEMCTL_SKIP_AUTO_KEXEC=1) keeps newer systemd from turning the reboot into a kexec).
+        Impossible means the host refuses (kexec disabled, unsupported, load limit reached) or the kernel
+        refuses the load (for example an unsigned kernel under lockdown).
       - Mistakes in the input (a missing kernel file, say) fail either way.
     type: str
     choices: [none, full]
@@ -122,12 +125,12 @@ rebooted:
   sample: true
 elapsed:
   description: Seconds from starting the reboot until the host was back and verified.
-  returned: always
+  returned: when the reboot was started
   type: float
   sample: 34.2
 method:
   description: V(kexec), or V(full) for a firmware reboot through O(fallback=full).
-  returned: always
+  returned: unless the target refused before planning
   type: str
   sample: kexec
 fallback_reason:

@@ -19,8 +19,19 @@ except ImportError:  # ansible-core before 2.19
             yield
 
 
+try:
+    from ansible.module_utils import _internal as module_utils_internal
+except ImportError:  # ansible-core before 2.19
+    module_utils_internal = None
+
+
 @pytest.fixture
-def run_module(capsys):
+def run_module(capsys, monkeypatch):
+    # Importing controller code (the action plugin's tests do) marks the whole process as the
+    # controller; a module runs on the target, where warnings go into its result, not to Display.
+    if hasattr(module_utils_internal, "is_controller"):
+        monkeypatch.setattr(module_utils_internal, "is_controller", False)
+
     def run(module, **args):
         args.setdefault("_ansible_no_log", True)  # keep the invocation out of the host's syslog
         with patch_module_args(args):

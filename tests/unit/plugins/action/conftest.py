@@ -1,0 +1,170 @@
+"""A controller-side harness for the kexec_reboot action plugin.
+
+The ActionModule is built as ansible-core's own action tests build theirs
+(MagicMock task, play context, loader and templar), with the outside world
+replaced by scripted fakes:
+
+- ``FakeClock`` stands in for the class hooks ``_clock`` and ``_sleep``:
+  sleeping advances it, so waits of minutes take no real time;
+- ``FakeConnection`` records ``reset`` and ``set_option``;
+- ``Target`` answers ``_execute_module`` (the module's result),
+  ``ssh_banner`` probes and ``_low_level_execute_command``.
+
+Each fake appends a short line to one shared ``events`` list, so a test can
+assert the whole order of what the plugin did. Nothing reaches a host.
+"""
+
+import threading
+from unittest.mock import MagicMock
+
+import pytest
+
+from fakes import BOOT_ID, RELEASE, ROOT_UUID
+from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import STATE_COMMAND, ActionModule
+
+OLD_BOOT = BOOT_ID
+NEW_BOOT = "9d1e5a37-0c2b-4f8e-b6a4-51c7e2d0f3a8"
+HOST, PORT = "127.0.0.1", 2222
+START = 1000.0  # the fake clock's time when a test begins
+LOADED_CMDLINE = "root=UUID=%s ro quiet console=ttyS0" % ROOT_UUID
+
+
+def kexec_plan(release=RELEASE, cmdline=LOADED_CMDLINE, **more):
+    """What the module returns after loading and starting a kexec reboot."""
+    plan = {"changed": True, "method": "kexec", "boot_id": OLD_BOOT, "systemd": True, "load_changed": True,
+            "loaded": {"kernel": "/boot/vmlinuz-%s" % RELEASE, "kernel_release": RELEASE, "cmdline": cmdline,
+                       "initrd": "/boot/initrd.img-%s" % RELEASE, "method": "file"},
+            "expected": {"release": release, "cmdline": cmdline}}
+    plan.update(more)
+    return plan
+
+
+def boot(boot_id, release=RELEASE, cmdline=LOADED_CMDLINE):
+    """The answer to STATE_COMMAND from a boot."""
+    return {"rc": 0, "stdout": "%s\n%s\n%s\n" % (boot_id, release, cmdline), "stderr": ""}
+
+
+class FakeClock:
+    def __init__(self, events):
+        self.now = START
+        self.events = events
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.events.append("sleep %g" % seconds)
+        self.now += seconds
+
+
+class FakeConnection:
+    def __init__(self, events):
+        self.transport = "ssh"
+        self.options = {"port": PORT, "timeout": 10}
+        self.events = events
+        self._shell = MagicMock(tmpdir=None)
+
+    def get_option(self, name, hostvars=None):
+        return self.options[name]  # KeyError for an option the plugin lacks, as Ansible's plugins do
+
+    def set_option(self, name, value):
+        self.events.append("%s=%s" % (name, value))
+        self.options[name] = value
+
+    def reset(self):
+        self.events.append("reset")
+
+
+def scripted(script, count):
+    """The answer for call number ``count`` (from 1): in order, then the last one again and again."""
+    return script[min(count, len(script)) - 1]
+
+
+class Target:
+    """The host behind the connection, as the plugin sees it.
+
+    ``banners``: answers to the SSH banner probes (a failed probe costs its timeout on the clock).
+    ``reads``: answers to STATE_COMMAND: a result dict, an exception to raise, or a threading.Event
+    to block on until the test sets it.
+    """
+
+    def __init__(self, clock, events):
+        self.clock = clock
+        self.events = events
+        self.plan = kexec_plan()
+        self.module_seconds = 0  # fake time the module takes on the target
+        self.banners = [True]
+        self.reachable = True  # whether the pre-reboot probe finds sshd directly reachable
+        self.reads = [boot(NEW_BOOT)]
+        self.test_result = {"rc": 0, "stdout": "", "stderr": ""}
+        self.module_calls, self.probes, self.commands = [], [], []
+
+    def execute_module(self, module_name=None, module_args=None, task_vars=None, **kwargs):
+        self.module_calls.append({"module_name": module_name, "module_args": module_args, "task_vars": task_vars})
+        self.events.append("module")
+        self.clock.now += self.module_seconds
+        return dict(self.plan)
+
+    def ssh_banner(self, host, port, timeout):
+        self.probes.append((host, port, timeout))
+        up = scripted(self.banners, len(self.probes))
+        self.events.append("banner %s" % ("yes" if up else "no"))
+        if not up:
+            self.clock.now += timeout
+        return up
+
+    def execute(self, cmd, sudoable=True, **kwargs):
+        self.commands.append((cmd, sudoable))
+        if cmd != STATE_COMMAND:
+            self.events.append("test %s" % cmd)
+            return self.test_result
+        answer = scripted(self.reads, sum(1 for command, _ in self.commands if command == STATE_COMMAND))
+        if isinstance(answer, threading.Event):
+            self.events.append("read hangs")
+            answer.wait(10)
+            return boot(NEW_BOOT)
+        if isinstance(answer, BaseException):
+            self.events.append("read raises")
+            raise answer
+        lines = answer["stdout"].splitlines()
+        whose = {OLD_BOOT: "old", NEW_BOOT: "new"}.get(lines[0]) if answer["rc"] == 0 and len(lines) == 3 else None
+        self.events.append("read %s" % (whose or "rc=%s" % answer["rc"]))
+        return answer
+
+
+class Harness:
+    def __init__(self):
+        self.events = []
+        self.clock = FakeClock(self.events)
+        self.connection = FakeConnection(self.events)
+        self.target = Target(self.clock, self.events)
+
+    def action(self, args=None, check_mode=False):
+        task = MagicMock()
+        task.args = dict(args or {})
+        task.check_mode = check_mode
+        task.async_val = 0
+        task.action = "kernel.kexec.kexec_reboot"
+        play_context = MagicMock()
+        play_context.remote_addr = HOST
+        action = ActionModule(task, self.connection, play_context, loader=MagicMock(), templar=MagicMock(),
+                              shared_loader_obj=MagicMock())
+        action._clock = self.clock
+        action._sleep = self.clock.sleep
+        action._execute_module = self.target.execute_module
+        action._low_level_execute_command = self.target.execute
+        action.ssh_banner = self.target.ssh_banner
+        # The pre-reboot probe is stubbed: probes are scripted for the wait only.
+        action.probe_endpoint = lambda: action._ssh_endpoint() if self.target.reachable else (None, None)
+        return action
+
+    def run(self, check_mode=False, **args):
+        return self.action(args, check_mode).run(task_vars={"inventory_hostname": "guest"})
+
+    def count(self, event):
+        return self.events.count(event)
+
+
+@pytest.fixture
+def harness():
+    return Harness()

@@ -1,0 +1,363 @@
+"""kexec_reboot's controller side: start the reboot, wait for a new boot_id, verify.
+
+The waits run on a fake clock (see conftest.Harness): sleeping advances it,
+nothing sleeps for real. Only the bounded() and ssh_banner tests take real
+time, a fraction of a second, against sockets they open on 127.0.0.1.
+"""
+
+import socket
+import threading
+import time
+
+import pytest
+from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
+
+from fakes import OLD_RELEASE, RELEASE
+from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import STATE_COMMAND, ActionModule, RemoteCallTimeout
+
+from .conftest import HOST, LOADED_CMDLINE, NEW_BOOT, OLD_BOOT, PORT, START, boot, kexec_plan
+
+
+# --- before the reboot ---------------------------------------------------------------------------------
+
+def test_local_connection_is_refused(harness):
+    harness.connection.transport = "local"
+    result = harness.run()
+    assert result["failed"] is True and result["rebooted"] is False
+    assert "would reboot the controller" in result["msg"]
+    assert harness.events == []  # the module never ran
+
+
+def test_unknown_option_is_refused(harness):
+    with pytest.raises(AnsibleActionFail, match="Invalid options for kernel.kexec.kexec_reboot: reboot_delay"):
+        harness.run(reboot_delay=5)
+    assert harness.events == []
+
+
+def test_module_gets_the_task_arguments(harness):
+    harness.run(initrd="/boot/initrd.img-%s" % RELEASE, append=["console=ttyS0"], reboot_timeout=60)
+    [call] = harness.target.module_calls
+    assert call["module_name"] == "kernel.kexec.kexec_reboot"
+    assert call["module_args"] == {"initrd": "/boot/initrd.img-%s" % RELEASE, "append": ["console=ttyS0"],
+                                   "reboot_timeout": 60}
+    assert call["task_vars"] == {"inventory_hostname": "guest"}
+
+
+def test_paths_are_resolved_on_the_target_not_the_controller(harness, monkeypatch):
+    monkeypatch.setenv("HOME", "/home/controller-user")
+    monkeypatch.setenv("KVER", "controller-value")
+    harness.run(kernel="~/vmlinuz-$KVER")
+    assert harness.target.module_calls[0]["module_args"]["kernel"] == "~/vmlinuz-$KVER"
+
+
+def test_controller_options_get_their_defaults(harness):
+    harness.connection.options["timeout"] = 30
+    harness.target.banners = [False]
+    result = harness.run()
+    assert result["elapsed"] == 600  # reboot_timeout; 480 probes of 1 + 0.25 s
+    assert harness.events[1] == "timeout=10"  # connect_timeout
+    assert harness.events[-1] == "timeout=30"
+
+
+def test_module_failure_is_returned_as_is(harness):
+    harness.target.plan = {"failed": True, "msg": "kexec is disabled on this host"}
+    result = harness.run()
+    assert result == {"failed": True, "msg": "kexec is disabled on this host", "rebooted": False,
+                      "previous_boot_id": None}
+    assert harness.events == ["module"]
+
+
+def test_check_mode_returns_without_waiting(harness):
+    result = harness.run(check_mode=True)
+    assert (result["rebooted"], result["method"], result["previous_boot_id"]) == (False, "kexec", OLD_BOOT)
+    assert result["expected"] == {"release": RELEASE, "cmdline": LOADED_CMDLINE}
+    assert "systemd" not in result and "boot_id" not in result and "failed" not in result
+    assert harness.events == ["module"]  # no connect timeout change, no reset, no probe
+    assert harness.target.probes == []
+
+
+# --- waiting for the new boot --------------------------------------------------------------------------
+
+def test_waits_for_a_new_boot_id(harness):
+    harness.target.banners = [False] * 4 + [True]
+    harness.target.reads = [boot(OLD_BOOT), boot(OLD_BOOT), boot(NEW_BOOT)]
+    result = harness.run(post_reboot_delay=2, connect_timeout=5)
+
+    assert harness.events == (
+        ["module", "timeout=5", "reset", "sleep 2"]  # reset right after the start: no stale control master
+        + ["banner no", "sleep 0.25"] * 4  # sshd down: only the banner is probed
+        + ["banner yes", "read old", "reset", "sleep 0.25"] * 2  # the old boot still answering is not back
+        + ["banner yes", "read new", "timeout=10"])  # back; the connect timeout restored
+    assert harness.target.probes[0] == (HOST, PORT, 1.0)
+    assert harness.target.commands[-1] == (STATE_COMMAND, False)
+    assert "failed" not in result
+    assert (result["rebooted"], result["changed"], result["method"]) == (True, True, "kexec")
+    assert (result["kernel"], result["cmdline"]) == (RELEASE, LOADED_CMDLINE)
+    assert (result["boot_id"], result["previous_boot_id"]) == (NEW_BOOT, OLD_BOOT)
+    assert result["elapsed"] == 7.5  # 2 + 4 * (1 + 0.25) + 2 * 0.25 on the fake clock
+    assert "systemd" not in result
+
+
+def test_host_never_returns(harness):
+    harness.target.module_seconds = 4.5  # the deadline counts from before the module ran
+    harness.target.banners = [False]
+    result = harness.run(reboot_timeout=30)
+    assert result["failed"] is True and result["rebooted"] is True
+    assert result["msg"] == ("the host did not come back within reboot_timeout; last seen: no SSH banner from "
+                             "%s:%s" % (HOST, PORT))
+    # 20 probes of 1 + 0.25 s reach 29.5 s; the last probe gets only the 0.5 s left
+    assert [timeout for _, _, timeout in harness.target.probes[-2:]] == [1.0, 0.5]
+    assert harness.clock.now - START == 30.25
+    assert result["elapsed"] == round(harness.clock.now - START, 1)
+    assert harness.target.commands == []
+    assert harness.events[-1] == "timeout=10" and harness.connection.options["timeout"] == 10
+
+
+def test_old_boot_that_never_goes_down_times_out(harness):
+    harness.target.reads = [boot(OLD_BOOT)]
+    result = harness.run(reboot_timeout=5)
+    assert result["failed"] is True
+    assert "last seen: the old boot %s still answering" % OLD_BOOT in result["msg"]
+
+
+READ_FAILURES = [
+    pytest.param(AnsibleConnectionFailure("Failed to connect to the host via ssh: Connection reset by peer"),
+                 "Connection reset by peer", id="connection-failure"),
+    pytest.param({"rc": 1, "stdout": "", "stderr": "cat: /proc/cmdline: Permission denied\n"},
+                 "rc=1: cat: /proc/cmdline: Permission denied", id="rc"),
+    pytest.param({"rc": 0, "stdout": "%s\n%s\n" % (NEW_BOOT, RELEASE), "stderr": ""}, "returned rc=0",
+                 id="short-output"),
+]
+
+
+@pytest.mark.parametrize("failure, words", READ_FAILURES)
+def test_failed_read_is_retried(harness, failure, words):
+    harness.target.reads = [failure, failure, boot(NEW_BOOT)]
+    result = harness.run()
+    assert "failed" not in result and result["boot_id"] == NEW_BOOT
+    read = "read raises" if isinstance(failure, Exception) else "read rc=%s" % failure["rc"]
+    assert harness.events == (["module", "timeout=10", "reset", "sleep 0"]
+                              + ["banner yes", read, "reset", "sleep 0.25"] * 2
+                              + ["banner yes", "read new", "timeout=10"])
+
+
+@pytest.mark.parametrize("failure, words", READ_FAILURES)
+def test_failed_read_until_timeout_says_so(harness, failure, words):
+    harness.target.reads = [failure]
+    result = harness.run(reboot_timeout=10)
+    assert result["failed"] is True
+    assert "did not come back" in result["msg"]
+    assert "last seen: sshd answered but reading the boot_id failed" in result["msg"]
+    assert words in result["msg"]
+    assert len(harness.target.commands) == 40  # every quarter second of the 10 s
+
+
+def test_hung_read_is_cut_and_retried(harness):
+    released = threading.Event()
+    harness.target.reads = [released, boot(NEW_BOOT)]
+    action = harness.action({"connect_timeout": 0})
+    action.EXTRA_CALL_TIME = 0.05  # the real bound on a remote call is connect_timeout + 20 s
+    try:
+        result = action.run(task_vars={})
+    finally:
+        released.set()
+    assert "failed" not in result and result["boot_id"] == NEW_BOOT
+    hang = harness.events.index("read hangs")
+    assert harness.events[hang:hang + 4] == ["read hangs", "reset", "reset", "sleep 0.25"]  # bounded(), then the wait
+
+
+def test_non_ssh_connection_skips_banner_probes(harness):
+    harness.connection.transport = "community.general.lxd"
+    harness.target.reads = [AnsibleConnectionFailure("unreachable"), boot(NEW_BOOT)]
+    result = harness.run()
+    assert "failed" not in result and result["boot_id"] == NEW_BOOT
+    assert harness.target.probes == []
+    assert harness.events[-4:] == ["reset", "sleep 0.25", "read new", "timeout=10"]
+
+
+@pytest.mark.parametrize("transport, options, endpoint", [
+    ("ssh", {"port": 2200}, (HOST, 2200)),
+    ("ssh", {"port": "2200"}, (HOST, 2200)),
+    ("ansible.builtin.ssh", {"port": None}, (HOST, 22)),
+    ("paramiko", {}, (HOST, 22)),  # no port option: KeyError
+    ("community.docker.docker", {"port": 2200}, (None, None)),
+])
+def test_ssh_endpoint(harness, transport, options, endpoint):
+    harness.connection.transport = transport
+    harness.connection.options = options
+    assert harness.action()._ssh_endpoint() == endpoint
+
+
+@pytest.mark.parametrize("options, old, after", [
+    ({"timeout": 10}, 10, {"timeout": 5}),
+    ({"connection_timeout": 30, "timeout": 10}, 30, {"connection_timeout": 5, "timeout": 10}),
+    ({}, None, {}),
+])
+def test_set_connect_timeout(harness, options, old, after):
+    harness.connection.options = dict(options)
+    action = harness.action()
+    assert action._set_connect_timeout(5) == old
+    assert harness.connection.options == after
+    action._set_connect_timeout(old)
+    assert harness.connection.options == options
+
+
+# --- verification --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("plan, running_release, running_cmdline, problem", [
+    pytest.param(kexec_plan(), RELEASE, "BOOT_IMAGE=x console=ttyS0 quiet ro " + LOADED_CMDLINE.split()[0] + " nosmt",
+                 None, id="same-arguments-any-order-and-extra"),
+    pytest.param(kexec_plan(), OLD_RELEASE, LOADED_CMDLINE,
+                 "kernel %s is running, %s was loaded" % (OLD_RELEASE, RELEASE), id="other-release"),
+    pytest.param(kexec_plan(), RELEASE, LOADED_CMDLINE.replace(" console=ttyS0", ""),
+                 "arguments missing from /proc/cmdline: console=ttyS0", id="missing-argument"),
+    pytest.param(kexec_plan(method="full", loaded=None, expected={"release": None, "cmdline": None},
+                            fallback_reason="kexec is disabled"),
+                 OLD_RELEASE, "ro single", None, id="full-checks-boot-id-only"),
+    pytest.param(kexec_plan(expected={"release": None, "cmdline": None}),  # loaded by another tool
+                 OLD_RELEASE, "ro", None, id="unknown-image-checks-boot-id-only"),
+])
+def test_verification(harness, plan, running_release, running_cmdline, problem):
+    harness.target.plan = plan
+    harness.target.reads = [boot(NEW_BOOT, running_release, running_cmdline)]
+    result = harness.run()
+    assert result["rebooted"] is True and result["method"] == plan["method"]
+    if problem is None:
+        assert "failed" not in result
+        assert (result["kernel"], result["cmdline"], result["boot_id"]) == (running_release, running_cmdline, NEW_BOOT)
+    else:
+        assert result["failed"] is True
+        assert result["msg"].startswith("the host came back (boot_id %s) but not into the loaded kernel" % NEW_BOOT)
+        assert problem in result["msg"]
+        assert "probably rebooted through firmware" in result["msg"]
+
+
+def test_fallback_reason_is_reported(harness):
+    harness.target.plan = kexec_plan(method="full", loaded=None, expected={"release": None, "cmdline": None},
+                                     fallback_reason="kexec is disabled on this host")
+    result = harness.run()
+    assert (result["method"], result["fallback_reason"]) == ("full", "kexec is disabled on this host")
+
+
+@pytest.mark.parametrize("answer, problem", [
+    ({"rc": 0, "stdout": "running\n", "stderr": ""}, None),
+    ({"rc": 1, "stdout": "degraded\n", "stderr": ""}, "test_command 'systemctl is-system-running' failed after the "
+                                                     "reboot (rc=1): degraded"),
+    ({"rc": 127, "stdout": "", "stderr": "sh: systemctl: not found"}, "(rc=127): sh: systemctl: not found"),
+])
+def test_test_command(harness, answer, problem):
+    harness.target.test_result = answer
+    result = harness.run(test_command="systemctl is-system-running")
+    assert harness.events[-3:] == ["read new", "test systemctl is-system-running", "timeout=10"]
+    assert harness.target.commands[-1] == ("systemctl is-system-running", True)  # with become
+    if problem is None:
+        assert "failed" not in result and result["boot_id"] == NEW_BOOT
+    else:
+        assert result["failed"] is True and problem in result["msg"]
+
+
+# --- bounded remote calls ------------------------------------------------------------------------------
+
+def test_bounded_returns_the_value(harness):
+    assert harness.action().bounded(lambda: {"rc": 0}, 5) == {"rc": 0}
+    assert harness.events == []
+
+
+def test_bounded_turns_an_error_into_ansible_error(harness):
+    def fails():
+        raise ValueError("socket closed")
+    with pytest.raises(AnsibleError, match="socket closed") as info:
+        harness.action().bounded(fails, 5)
+    assert not isinstance(info.value, RemoteCallTimeout)
+    assert harness.events == []
+
+
+def test_bounded_cuts_a_blocked_call_and_resets_the_connection(harness):
+    released = threading.Event()
+    began = time.monotonic()
+    try:
+        with pytest.raises(RemoteCallTimeout, match="a remote call took longer than"):
+            harness.action().bounded(lambda: released.wait(10), 0.1)
+    finally:
+        released.set()
+    assert 0.1 <= time.monotonic() - began < 2
+    assert harness.events == ["reset"]
+
+
+def test_failed_reset_is_not_fatal(harness):
+    def reset():
+        raise AnsibleConnectionFailure("no control master")
+    harness.connection.reset = reset
+    harness.action().drop_connection()
+
+
+# --- ssh_banner against real sockets on 127.0.0.1 -----------------------------------------------------
+
+@pytest.fixture
+def listener():
+    """A 127.0.0.1 listening socket; ``serve(payload)`` accepts one client, sends payload, holds it open."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    done = threading.Event()
+
+    def serve(payload):
+        def accept():
+            client, _ = server.accept()
+            with client:
+                client.sendall(payload)
+                done.wait(5)
+        threading.Thread(target=accept, daemon=True).start()
+        return server.getsockname()[1]
+    yield serve
+    done.set()
+    server.close()
+
+
+def probe(port, timeout=0.3):
+    began = time.monotonic()
+    answer = ActionModule.ssh_banner("127.0.0.1", port, timeout)
+    return answer, time.monotonic() - began
+
+
+def test_banner_from_sshd(listener):
+    answer, took = probe(listener(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"))
+    assert answer is True and took < 0.3
+
+
+def test_no_banner_from_something_else(listener):
+    answer, took = probe(listener(b"HTTP/1.1 400 Bad Request\r\n"))
+    assert answer is False and took < 0.3
+
+
+def test_silent_listener_times_out(listener):
+    answer, took = probe(listener(b""))  # a TCP accept alone, as QEMU's port forward gives with the guest down
+    assert answer is False
+    assert 0.3 <= took < 2
+
+
+def test_closed_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    answer, took = probe(port)  # nothing listens there now
+    assert answer is False and took < 2
+
+
+@pytest.mark.parametrize("banner, endpoint", [(True, (HOST, PORT)), (False, (None, None))])
+def test_probe_endpoint_is_used_only_when_sshd_answers_before_the_reboot(harness, banner, endpoint):
+    action = harness.action()
+    del action.probe_endpoint  # the real method
+    harness.target.banners = [banner]
+    assert action.probe_endpoint() == endpoint
+    assert harness.target.probes == [(HOST, PORT, action.PRE_PROBE_TIMEOUT)]
+
+
+def test_unreachable_ssh_port_waits_with_reads_alone(harness):
+    # Behind a jump host the banner probe never succeeds: the wait must not depend on it.
+    harness.target.reachable = False
+    harness.target.banners = [False]
+    harness.target.reads = [boot(OLD_BOOT), AnsibleConnectionFailure("down"), boot(NEW_BOOT)]
+    result = harness.run()
+    assert "failed" not in result and result["boot_id"] == NEW_BOOT
+    assert harness.target.probes == []

@@ -1,0 +1,118 @@
+"""kexec_reboot's module side: load or pick the image, then hand the reboot to start_reboot.
+
+reboot.start_reboot is replaced by a recorder in every test, and os.fork/os.execvpe
+refuse, so nothing here can fork a child that reboots the host running the tests.
+"""
+
+import json
+
+import pytest
+
+from fakes import BOOT_ID, OLD_RELEASE, RELEASE, ROOT_UUID
+from ansible_collections.kernel.kexec.plugins.module_utils import reboot
+from ansible_collections.kernel.kexec.plugins.module_utils.loader import Kexec
+from ansible_collections.kernel.kexec.plugins.module_utils.syscalls import ARCHES, KEXEC_FILE_UNLOAD
+from ansible_collections.kernel.kexec.plugins.modules import kexec_reboot, kexec_load
+
+ENTRY_ARGS = "root=UUID=%s ro quiet" % ROOT_UUID
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """Calls of reboot.start_reboot; os.fork and os.execvpe refuse in case anything slips past."""
+    def refuse(*args):
+        raise AssertionError("a real fork or exec was attempted")
+    monkeypatch.setattr(reboot.os, "fork", refuse)
+    monkeypatch.setattr(reboot.os, "execvpe", refuse)
+    calls = []
+    monkeypatch.setattr(reboot, "start_reboot", lambda *args: calls.append(args))
+    return calls
+
+
+@pytest.fixture
+def euid(monkeypatch):
+    """The module's view of os.geteuid(); root unless a test says otherwise."""
+    ids = {"euid": 0}
+    monkeypatch.setattr(kexec_reboot.os, "geteuid", lambda: ids["euid"])
+    return ids
+
+
+@pytest.fixture
+def run(monkeypatch, host, run_module, started, euid):
+    def fake_tree_kexec():
+        return Kexec(root=host.root, arch=ARCHES["x86_64"], euid=euid["euid"])
+    monkeypatch.setattr(kexec_reboot, "Kexec", fake_tree_kexec)
+    monkeypatch.setattr(kexec_load, "Kexec", fake_tree_kexec)
+    return lambda module=kexec_reboot, **args: run_module(module, **args)
+
+
+@pytest.mark.parametrize("systemd", [False, True])
+def test_loads_then_starts_the_reboot(run, host, kernel, started, systemd):
+    if systemd:
+        host.write("run/systemd/system/.present", "")
+    rc, result = run(pre_reboot_delay=7, msg="patch night")
+    assert (rc, result["changed"], result["method"], result["boot_id"]) == (0, True, "kexec", BOOT_ID)
+    assert result["expected"] == {"release": RELEASE, "cmdline": ENTRY_ARGS}
+    assert [load["kernel"] for load in kernel.loads] == [host.kernel()]
+    assert started == [("kexec", systemd, 7, "patch night")]
+
+
+def test_check_mode_starts_nothing(run, kernel, started):
+    rc, result = run(_ansible_check_mode=True)
+    assert (rc, result["method"], result["expected"]) == (0, "kexec", {"release": RELEASE, "cmdline": ENTRY_ARGS})
+    assert started == []
+    assert kernel.recorder.calls == []
+
+
+def test_needs_root(run, host, kernel, started, euid):
+    run(kexec_load, kernel=host.kernel())  # loaded: nothing left that would need root but the reboot itself
+    euid["euid"] = 1000
+    rc, result = run()
+    assert (rc, result["failed"]) == (1, True)
+    assert result["msg"] == "rebooting needs root (CAP_SYS_BOOT): use become: true"
+    assert started == []
+    assert len(kernel.recorder.calls) == 1  # the load above
+
+
+def test_kernel_loaded_by_another_tool_is_booted_with_a_warning(run, host, kernel, started):
+    host.set_sys("sys/kernel/kexec_loaded", 1)
+    rc, result = run()
+    assert (rc, result["method"], result["expected"]) == (0, "kexec", {"release": None, "cmdline": None})
+    # a list of str before ansible-core 2.19, of WarningSummary dicts since
+    assert "only the new boot_id can be verified" in json.dumps(result["warnings"])
+    assert "warning" not in result
+    assert kernel.recorder.calls == []
+    assert started == [("kexec", False, 0, "Reboot initiated by Ansible (kernel.kexec.kexec_reboot)")]
+
+
+def test_fallback_full_unloads_then_reboots_through_firmware(run, host, kernel, started):
+    run(kexec_load, kernel=host.kernel(OLD_RELEASE))  # an image is loaded before kexec gets disabled
+    host.set_sys("proc/sys/kernel/kexec_load_disabled", 1)
+    rc, result = run(kernel=host.kernel(), fallback="full")
+    assert (rc, result["method"], result["loaded"]) == (0, "full", None)
+    assert "kexec is disabled" in result["fallback_reason"]
+    assert kernel.recorder.calls[-1][1][4].value == KEXEC_FILE_UNLOAD  # or newer systemd would kexec it anyway
+    assert host.read("sys/kernel/kexec_loaded").strip() == "0"
+    assert started == [("full", False, 0, "Reboot initiated by Ansible (kernel.kexec.kexec_reboot)")]
+
+
+def test_fallback_full_in_check_mode_unloads_nothing(run, host, kernel, started):
+    run(kexec_load, kernel=host.kernel(OLD_RELEASE))
+    host.set_sys("proc/sys/kernel/kexec_load_disabled", 1)
+    rc, result = run(kernel=host.kernel(), fallback="full", _ansible_check_mode=True)
+    assert (rc, result["method"]) == (0, "full")
+    assert len(kernel.recorder.calls) == 1  # the earlier load only
+    assert started == []
+
+
+@pytest.mark.parametrize("args, message", [
+    ({}, "kexec is disabled"),  # fallback none: the host cannot kexec
+    ({"kernel": "/nonexistent/vmlinuz", "fallback": "full"}, "does not exist"),  # input errors fail either way
+])
+def test_fails_without_rebooting(run, host, kernel, started, args, message):
+    host.set_sys("proc/sys/kernel/kexec_load_disabled", 1)
+    rc, result = run(**args)
+    assert (rc, result["failed"]) == (1, True)
+    assert message in result["msg"]
+    assert started == []
+    assert kernel.recorder.calls == []
