@@ -75,6 +75,17 @@ ADVICE = {
 }
 
 
+def run_module(module, call):
+    """The end of every module: run ``call``, fail on a KexecError, drop ``diff`` unless asked, exit."""
+    try:
+        result = call()
+    except KexecError as exc:
+        exc.fail(module)
+    if not module._diff:
+        result.pop("diff", None)
+    module.exit_json(**result)
+
+
 def syscall_error(call, err, context=""):
     """Build a SyscallError for ``call`` failing with ``err``."""
     advice = ADVICE.get(err, os.strerror(err))
@@ -84,4 +95,4 @@ def syscall_error(call, err, context=""):
     return SyscallError(call, err, msg)
 
 
-__all__ = ("KexecError", "KexecUnavailable", "SyscallError", "ADVICE", "syscall_error")
+__all__ = ("KexecError", "KexecUnavailable", "SyscallError", "ADVICE", "run_module", "syscall_error")

@@ -10,21 +10,14 @@ from __future__ import annotations
 
 import platform
 
-from ansible_collections.kernel.kexec.plugins.module_utils import cmdline as cmdline_args
 from ansible_collections.kernel.kexec.plugins.module_utils.boot_entry import default_entry
+from ansible_collections.kernel.kexec.plugins.module_utils.crashkernel import last_crashkernel
 from ansible_collections.kernel.kexec.plugins.module_utils.loaded import current_load
 from ansible_collections.kernel.kexec.plugins.module_utils.syscalls import ARCHES
 from ansible_collections.kernel.kexec.plugins.module_utils.sysfs import KernelState
 
 # Set to True when the legacy kexec_load loader lands (segments.py / bzimage.py).
 LEGACY_LOADER_IMPLEMENTED = False
-
-
-def last_crashkernel(text):
-    """The crashkernel= value that wins (the kernel takes the last), or None."""
-    values = [token.split("=", 1)[1] for token in cmdline_args.split(text or "")
-              if cmdline_args.arg_name(token) == "crashkernel" and "=" in token]
-    return values[-1] if values else None
 
 
 def usable_methods(state, machine):
@@ -78,9 +71,9 @@ def gather(root="/", machine=None):
         "default_entry": entry.as_dict() if entry else None,
         "crashkernel": {
             "active": last_crashkernel(state.cmdline),
-            "configured": last_crashkernel(entry.args) if entry else None,
+            "configured": last_crashkernel(entry.args or "") if entry else None,
         },
     }
 
 
-__all__ = ("crash_reserved", "gather", "last_crashkernel", "usable_methods")
+__all__ = ("crash_reserved", "gather", "usable_methods")

@@ -124,17 +124,13 @@ crashkernel:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kernel.kexec.plugins.module_utils.errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils.errors import run_module
 from ansible_collections.kernel.kexec.plugins.module_utils.info import gather
 
 
 def main():
     module = AnsibleModule(argument_spec={}, supports_check_mode=True)
-    try:
-        facts = gather()
-    except KexecError as exc:
-        exc.fail(module)
-    module.exit_json(changed=False, **facts)
+    run_module(module, lambda: dict(gather(), changed=False))
 
 
 if __name__ == "__main__":

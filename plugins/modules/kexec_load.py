@@ -156,7 +156,7 @@ image:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kernel.kexec.plugins.module_utils.argspec import LOAD_OPTIONS, load_request
-from ansible_collections.kernel.kexec.plugins.module_utils.errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils.errors import run_module
 from ansible_collections.kernel.kexec.plugins.module_utils.loader import Kexec
 
 
@@ -167,18 +167,13 @@ def main():
         state=dict(type="str", default="loaded", choices=["loaded", "unloaded"]),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
+    def load_or_unload():
         kexec = Kexec()
         if module.params["state"] == "unloaded":
-            result = kexec.ensure_unloaded(module.params["type"], check_mode=module.check_mode)
-        else:
-            result = kexec.ensure_loaded(load_request(module.params, module.params["type"]),
-                                         check_mode=module.check_mode)
-    except KexecError as exc:
-        exc.fail(module)
-    if not module._diff:
-        result.pop("diff")
-    module.exit_json(**result)
+            return kexec.ensure_unloaded(module.params["type"], check_mode=module.check_mode)
+        return kexec.ensure_loaded(load_request(module.params, module.params["type"]), check_mode=module.check_mode)
+
+    run_module(module, load_or_unload)
 
 
 if __name__ == "__main__":

@@ -3,20 +3,8 @@ import pytest
 import fakes
 from fakes import BOOT_ID, RELEASE, ROOT_UUID
 from ansible_collections.kernel.kexec.plugins.module_utils import info, loaded
-from ansible_collections.kernel.kexec.plugins.module_utils.info import gather, last_crashkernel, usable_methods
+from ansible_collections.kernel.kexec.plugins.module_utils.info import gather, usable_methods
 from ansible_collections.kernel.kexec.plugins.module_utils.sysfs import KernelState
-
-
-@pytest.mark.parametrize("text, value", [
-    ("root=/dev/vda1 crashkernel=1G ro crashkernel=256M quiet", "256M"),  # the kernel takes the last
-    ("crashkernel=384M-:128M", "384M-:128M"),
-    ("ro crashkernel", None),
-    ("ro quiet", None),
-    ("", None),
-    (None, None),
-])
-def test_last_crashkernel(text, value):
-    assert last_crashkernel(text) == value
 
 
 def test_gather(tmp_path):

@@ -1,0 +1,185 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the kernel.kexec collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: kdump_reserve
+short_description: Reserve crash-kernel memory (crashkernel=) in the bootloader
+version_added: 0.1.0
+description:
+  - Sets, changes or removes C(crashkernel=) in the bootloader's configuration, so that the next boot
+    reserves memory for a kdump capture kernel, and reports whether the running kernel already has it.
+  - Edits are atomic (temporary file and rename), keep a backup (C(FILE.STAMP.kexec-bak)), touch no other
+    kernel argument, and are validated before use; for GRUB the new C(grub.cfg) is generated to a side
+    file, checked with C(grub-script-check) and only then renamed into place. When generating fails,
+    every file is restored.
+  - Idempotent; check mode and diff mode show the exact change.
+  - A changed reservation needs a reboot; a kexec reboot into the default entry is enough
+    (M(kernel.kexec.kexec_reboot), or the C(kernel.kexec.crashkernel) role which does it all).
+author:
+  - kernel.kexec maintainers (@kernel-kexec)
+options:
+  size:
+    description:
+      - V(auto), or a C(crashkernel=) value the kernel accepts, with or without the C(crashkernel=) prefix
+        (V(256M), V(256M@16M), V(2G-64G:256M,64G-:512M), V(1G,high), V(256M,low)).
+      - The value is validated as the kernel parses it; a malformed value fails with the position of the problem.
+      - V(auto) writes the Fedora/RHEL kdump-utils default range list for the architecture (kdump-lib.sh,
+        kdump_get_arch_recommend_crashkernel); x86_64 and s390x C(2G-64G:256M,64G-:512M), aarch64
+        C(2G-4G:256M,4G-64G:320M,64G-:576M), ppc64le C(2G-4G:384M,4G-16G:512M,16G-64G:1G,64G-128G:2G,128G-:4G).
+        They reserve more than Debian's C(384M-:128M), as too small a reservation is the most common kdump failure.
+        Hosts below 2G get a C(0-2G:192M) row in front (256M on aarch64, 384M on ppc64le). The result's
+        RV(explanation) says what was chosen and what it reserves on this host.
+    type: str
+    default: auto
+  state:
+    description:
+      - V(present) sets C(crashkernel=) to O(size); V(absent) removes every C(crashkernel=).
+    type: str
+    choices: [present, absent]
+    default: present
+  bootloader:
+    description:
+      - V(grub) edits C(/etc/default/grub) (or the C(/etc/default/grub.d) drop-in that already holds
+        C(crashkernel=)) and regenerates C(grub.cfg).
+      - V(grubby) runs C(grubby --update-kernel) on the BLS entries and edits C(/etc/kernel/cmdline) (Fedora, RHEL).
+      - V(systemd-boot) edits the BLS entries' C(options) and C(/etc/kernel/cmdline).
+      - V(zipl) edits C(parameters) in C(/etc/zipl.conf) and runs C(zipl) (s390x).
+      - V(auto) picks by what is on the host, in the order grubby, zipl (s390x only), systemd-boot, grub.
+    type: str
+    choices: [auto, grub, grubby, systemd-boot, zipl]
+    default: auto
+  kernel:
+    description:
+      - Limit the change to the boot entries of this kernel (a path or release) where the bootloader keeps
+        arguments per kernel (grubby, systemd-boot, zipl). GRUB's defaults apply to every entry.
+      - Default is every entry.
+    type: str
+  shrink_to:
+    description:
+      - Shrink the running kernel's reservation to this size now, through C(/sys/kernel/kexec_crash_size)
+        (bytes or a size like V(128M)); only while no crash kernel is loaded. The kernel can only shrink it.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    description: Plans the edit and reports it; writes nothing and runs no generator.
+  diff_mode:
+    support: full
+    description: Shows each configuration file before and after.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux with GRUB, grubby/BLS, systemd-boot or zipl.
+seealso:
+  - module: kernel.kexec.kexec_info
+  - module: kernel.kexec.kexec_reboot
+  - name: Kernel documentation on crashkernel=
+    description: The syntax of the parameter.
+    link: https://docs.kernel.org/admin-guide/kdump/kdump.html
+"""
+
+EXAMPLES = r"""
+- name: Reserve crash memory sized for this host
+  kernel.kexec.kdump_reserve:
+  become: true
+  register: crash
+
+- name: Apply it by a kexec reboot into the default entry
+  kernel.kexec.kexec_reboot:
+    force: true
+  become: true
+  when: crash.reboot_required
+
+- name: Reserve a fixed size on RHEL through grubby, for every kernel
+  kernel.kexec.kdump_reserve:
+    size: 512M
+    bootloader: grubby
+  become: true
+
+- name: Remove the reservation
+  kernel.kexec.kdump_reserve:
+    state: absent
+  become: true
+"""
+
+RETURN = r"""
+crashkernel:
+  description: The crashkernel= value configured in the bootloader after the task (null when none).
+  returned: always
+  type: str
+  sample: 2G-64G:256M,64G-:512M
+active:
+  description: The crashkernel= value the running kernel was booted with (the one the kernel uses).
+  returned: always
+  type: str
+  sample: 256M
+reserved:
+  description: Bytes the running kernel reserved for the crash kernel (C(/proc/iomem), else C(kexec_crash_size)).
+  returned: always
+  type: int
+  sample: 268435456
+expected:
+  description: Bytes the configured value reserves on this host's RAM, computed as the kernel does (0 when none).
+  returned: always
+  type: int
+  sample: 268435456
+system_ram:
+  description: The RAM the kernel compares ranges against, from C(/proc/iomem) (null without root).
+  returned: always
+  type: int
+reboot_required:
+  description: Whether the running kernel's crashkernel= differs from the configured one.
+  returned: always
+  type: bool
+bootloader:
+  description: The bootloader backend used.
+  returned: always
+  type: str
+  sample: grub
+explanation:
+  description: For O(size=auto), what was chosen, from which table, and what it reserves here.
+  returned: when O(size=auto) and O(state=present)
+  type: str
+changed_files:
+  description: Configuration files changed (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+backups:
+  description: Backup copies made of the changed files.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kernel.kexec.plugins.module_utils.errors import run_module
+from ansible_collections.kernel.kexec.plugins.module_utils.reserve import ensure_reservation
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            size=dict(type="str", default="auto"),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            bootloader=dict(type="str", default="auto", choices=["auto", "grub", "grubby", "systemd-boot", "zipl"]),
+            kernel=dict(type="str"),
+            shrink_to=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    run_module(module, lambda: ensure_reservation(
+        size=params["size"], state=params["state"], bootloader_name=params["bootloader"],
+        kernel=params["kernel"], shrink_to=params["shrink_to"], check_mode=module.check_mode,
+        runner=module.run_command,
+    ))
+
+
+if __name__ == "__main__":
+    main()
