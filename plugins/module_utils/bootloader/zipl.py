@@ -18,7 +18,7 @@ from ansible_collections.kernel.kexec.plugins.module_utils.bootloader.base impor
 from ansible_collections.kernel.kexec.plugins.module_utils.errors import KexecError
 
 CONF = "etc/zipl.conf"
-_SECTION = re.compile(r"^\s*\[(.+)\]\s*$")
+_SECTION = re.compile(r"^\s*(\[.+\]|:\S+)\s*$")  # [name], or :name for a menu
 _KEY = re.compile(r"^(\s*)(\w+)(\s*=\s*)(.*?)\s*$")
 
 
@@ -30,7 +30,7 @@ def _sections(lines):
         if match:
             if found:
                 found[-1][2] = index
-            found.append([match.group(1).strip(), index, len(lines)])
+            found.append([match.group(1).strip("[]").strip(), index, len(lines)])
     return [tuple(s) for s in found if s[0] != "defaultboot" and not s[0].startswith(":")]
 
 
