@@ -47,6 +47,9 @@ class ActionModule(ActionBase):
     PROBE_INTERVAL = 0.25  # seconds between banner probes
     BANNER_TIMEOUT = 1.0  # one probe: connect and read "SSH-"
     PRE_PROBE_TIMEOUT = 3.0  # the probe before the reboot, which decides whether probing works at all
+    # Reads wait until sshd has gone away once: a read sent while the old boot shuts down can hang
+    # on a half-closed connection. If sshd never seems to go, reads start after this many seconds.
+    DOWN_GRACE = 60
     EXTRA_CALL_TIME = 20  # a remote call may take connect_timeout plus this before it is cut
 
     # Replaced by unit tests with a fake clock.
@@ -74,6 +77,7 @@ class ActionModule(ActionBase):
             result["rebooted"] = False
             return result
         result["rebooted"] = True
+        self.remove_remote_tmp()
         deadline = start + args["reboot_timeout"]
         original_timeout = self._set_connect_timeout(args["connect_timeout"])
         try:
@@ -97,6 +101,17 @@ class ActionModule(ActionBase):
         return self._execute_module(module_name="kernel.kexec.kexec_reboot", module_args=args,
                                     task_vars=task_vars)
 
+    def remove_remote_tmp(self):
+        """Remove the module's remote tmp dir now, in the second before the reboot starts,
+        not over the first (slow) SSH session of the new boot."""
+        tmpdir = self._connection._shell.tmpdir
+        if tmpdir:
+            try:
+                self._remove_tmp_path(tmpdir, force=True)
+            except AnsibleError as exc:
+                display.vvv("kexec_reboot: removing %s before the reboot failed: %s" % (tmpdir, exc))
+            self._connection._shell.tmpdir = None
+
     # --- phase 2: wait for a new boot ---------------------------------------
 
     def probe_endpoint(self):
@@ -115,12 +130,19 @@ class ActionModule(ActionBase):
         """Poll until the host answers with a boot_id other than ``old_boot_id``."""
         host, port = endpoint or self._ssh_endpoint()
         last_seen = "nothing yet"
+        went_down = not port  # without probes only the boot_id can tell
+        read_anyway_at = self._clock() + self.DOWN_GRACE
         while True:
             remaining = deadline - self._clock()
             if remaining <= 0:
                 raise AnsibleError("the host did not come back within reboot_timeout; last seen: %s" % last_seen)
             if port and not self.ssh_banner(host, port, min(self.BANNER_TIMEOUT, remaining)):
+                went_down = True
                 last_seen = "no SSH banner from %s:%s" % (host, port)
+                self._sleep(self.PROBE_INTERVAL)
+                continue
+            if not went_down and self._clock() < read_anyway_at:
+                last_seen = "sshd of the old boot still answering (shutting down)"
                 self._sleep(self.PROBE_INTERVAL)
                 continue
             try:

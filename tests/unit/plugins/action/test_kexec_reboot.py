@@ -113,11 +113,22 @@ def test_host_never_returns(harness):
     assert harness.events[-1] == "timeout=10" and harness.connection.options["timeout"] == 10
 
 
-def test_old_boot_that_never_goes_down_times_out(harness):
+def test_no_read_while_the_old_sshd_still_answers(harness):
+    # A read sent while the old boot shuts down can hang: only probes until sshd has gone once.
     harness.target.reads = [boot(OLD_BOOT)]
     result = harness.run(reboot_timeout=5)
     assert result["failed"] is True
+    assert "last seen: sshd of the old boot still answering" in result["msg"]
+    assert harness.count("read old") == 0
+
+
+def test_old_boot_that_never_goes_down_times_out(harness):
+    # Past DOWN_GRACE the plugin reads anyway, and the boot_id tells it is still the old boot.
+    harness.target.reads = [boot(OLD_BOOT)]
+    result = harness.run(reboot_timeout=120)
+    assert result["failed"] is True
     assert "last seen: the old boot %s still answering" % OLD_BOOT in result["msg"]
+    assert harness.count("read old") > 0
 
 
 READ_FAILURES = [
@@ -132,24 +143,26 @@ READ_FAILURES = [
 
 @pytest.mark.parametrize("failure, words", READ_FAILURES)
 def test_failed_read_is_retried(harness, failure, words):
+    harness.target.banners = [False, True]
     harness.target.reads = [failure, failure, boot(NEW_BOOT)]
     result = harness.run()
     assert "failed" not in result and result["boot_id"] == NEW_BOOT
     read = "read raises" if isinstance(failure, Exception) else "read rc=%s" % failure["rc"]
-    assert harness.events == (["module", "timeout=10", "reset", "sleep 0"]
+    assert harness.events == (["module", "timeout=10", "reset", "sleep 0", "banner no", "sleep 0.25"]
                               + ["banner yes", read, "reset", "sleep 0.25"] * 2
                               + ["banner yes", "read new", "timeout=10"])
 
 
 @pytest.mark.parametrize("failure, words", READ_FAILURES)
 def test_failed_read_until_timeout_says_so(harness, failure, words):
+    harness.target.banners = [False, True]
     harness.target.reads = [failure]
     result = harness.run(reboot_timeout=10)
     assert result["failed"] is True
     assert "did not come back" in result["msg"]
     assert "last seen: sshd answered but reading the boot_id failed" in result["msg"]
     assert words in result["msg"]
-    assert len(harness.target.commands) == 40  # every quarter second of the 10 s
+    assert len(harness.target.commands) == 35  # every quarter second after the 1.25 s seen down (probe + sleep)
 
 
 def test_hung_read_is_cut_and_retried(harness):
@@ -361,3 +374,16 @@ def test_unreachable_ssh_port_waits_with_reads_alone(harness):
     result = harness.run()
     assert "failed" not in result and result["boot_id"] == NEW_BOOT
     assert harness.target.probes == []
+
+
+def test_remote_tmp_removed_before_the_reboot(harness, monkeypatch):
+    removed = []
+    action = harness.action()
+    harness.connection._shell.tmpdir = "/root/.ansible/tmp/ansible-tmp-1"
+    monkeypatch.setattr(action, "_remove_tmp_path", lambda path, force=False: removed.append((path, force,
+                                                                                           list(harness.events))))
+    action.run(task_vars={})
+    [(path, force, events_then)] = removed
+    assert (path, force) == ("/root/.ansible/tmp/ansible-tmp-1", True)
+    assert events_then == ["module"]  # right after the module started the reboot, before any wait
+    assert harness.connection._shell.tmpdir is None  # nothing left for cleanup() on the new boot
