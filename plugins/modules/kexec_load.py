@@ -167,6 +167,7 @@ def main():
         state=dict(type="str", default="loaded", choices=["loaded", "unloaded"]),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+
     def load_or_unload():
         kexec = Kexec()
         if module.params["state"] == "unloaded":

@@ -118,7 +118,7 @@ class Target:
         if cmd != STATE_COMMAND:
             self.events.append("test %s" % cmd)
             return self.test_result
-        answer = scripted(self.reads, sum(1 for command, _ in self.commands if command == STATE_COMMAND))
+        answer = scripted(self.reads, sum(1 for call in self.commands if call[0] == STATE_COMMAND))
         if isinstance(answer, threading.Event):
             self.events.append("read hangs")
             answer.wait(10)

@@ -106,7 +106,7 @@ def test_host_never_returns(harness):
     assert result["msg"] == ("the host did not come back within reboot_timeout; last seen: no SSH banner from "
                              "%s:%s" % (HOST, PORT))
     # 20 probes of 1 + 0.25 s reach 29.5 s; the last probe gets only the 0.5 s left
-    assert [timeout for _, _, timeout in harness.target.probes[-2:]] == [1.0, 0.5]
+    assert [probe[2] for probe in harness.target.probes[-2:]] == [1.0, 0.5]
     assert harness.clock.now - START == 30.25
     assert result["elapsed"] == round(harness.clock.now - START, 1)
     assert harness.target.commands == []
@@ -254,8 +254,8 @@ def test_fallback_reason_is_reported(harness):
 
 @pytest.mark.parametrize("answer, problem", [
     ({"rc": 0, "stdout": "running\n", "stderr": ""}, None),
-    ({"rc": 1, "stdout": "degraded\n", "stderr": ""}, "test_command 'systemctl is-system-running' failed after the "
-                                                     "reboot (rc=1): degraded"),
+    ({"rc": 1, "stdout": "degraded\n", "stderr": ""},
+     "test_command 'systemctl is-system-running' failed after the reboot (rc=1): degraded"),
     ({"rc": 127, "stdout": "", "stderr": "sh: systemctl: not found"}, "(rc=127): sh: systemctl: not found"),
 ])
 def test_test_command(harness, answer, problem):
@@ -316,7 +316,7 @@ def listener():
 
     def serve(payload):
         def accept():
-            client, _ = server.accept()
+            client = server.accept()[0]
             with client:
                 client.sendall(payload)
                 done.wait(5)
@@ -380,8 +380,8 @@ def test_remote_tmp_removed_before_the_reboot(harness, monkeypatch):
     removed = []
     action = harness.action()
     harness.connection._shell.tmpdir = "/root/.ansible/tmp/ansible-tmp-1"
-    monkeypatch.setattr(action, "_remove_tmp_path", lambda path, force=False: removed.append((path, force,
-                                                                                           list(harness.events))))
+    monkeypatch.setattr(action, "_remove_tmp_path",
+                        lambda path, force=False: removed.append((path, force, list(harness.events))))
     action.run(task_vars={})
     [(path, force, events_then)] = removed
     assert (path, force) == ("/root/.ansible/tmp/ansible-tmp-1", True)

@@ -6,7 +6,6 @@ import shutil
 
 import pytest
 
-from bootloader_fakes import no_real_commands  # noqa: F401  (autouse guard)
 from ansible_collections.kernel.kexec.plugins.module_utils.bootloader import base
 from ansible_collections.kernel.kexec.plugins.module_utils.bootloader.base import (
     ArgEdit, Bootloader, FileChange, backup_path, set_crashkernel, write_atomic,

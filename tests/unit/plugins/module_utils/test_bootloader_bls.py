@@ -7,7 +7,6 @@ import pytest
 
 import bootloader_fakes as bf
 import fakes
-from bootloader_fakes import no_real_commands  # noqa: F401  (autouse guard)
 from ansible_collections.kernel.kexec.plugins.module_utils.bootloader import base
 from ansible_collections.kernel.kexec.plugins.module_utils.bootloader import bls as bls_module
 from ansible_collections.kernel.kexec.plugins.module_utils.bootloader.base import ArgEdit, set_crashkernel

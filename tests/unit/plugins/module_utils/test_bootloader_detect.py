@@ -6,7 +6,6 @@ import pytest
 
 import bootloader_fakes as bf
 import fakes
-from bootloader_fakes import no_real_commands  # noqa: F401  (autouse guard)
 from ansible_collections.kernel.kexec.plugins.module_utils import bootloader
 from ansible_collections.kernel.kexec.plugins.module_utils.bootloader import bls as bls_module
 from ansible_collections.kernel.kexec.plugins.module_utils.bootloader.base import run_command
@@ -67,7 +66,7 @@ def test_detection_order(tmp_path, path_has, parts, grubby, machine, expected):
         return
     assert bootloader.detect(root, machine) == expected
     loader = bootloader.create("auto", root=root, machine=machine)
-    assert type(loader) is bootloader.BACKENDS[expected]
+    assert loader.__class__ is bootloader.BACKENDS[expected]  # exactly: Grubby is a BlsEntries
     assert loader.name == expected
 
 
@@ -84,7 +83,7 @@ def test_detect_defaults_to_this_machine(tmp_path, path_has, monkeypatch):
 def test_explicit_names_need_no_evidence(tmp_path, name, cls):
     runner = bf.FakeTools()
     loader = bootloader.create(name, root=str(tmp_path), runner=runner, kernel="6.1.0-28-amd64")
-    assert type(loader) is cls
+    assert loader.__class__ is cls
     assert (loader.root, loader.runner, loader.kernel) == (str(tmp_path), runner, "6.1.0-28-amd64")
 
 

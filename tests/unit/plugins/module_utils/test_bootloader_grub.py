@@ -12,7 +12,6 @@ import pytest
 
 import bootloader_fakes as bf
 import fakes
-from bootloader_fakes import no_real_commands  # noqa: F401  (autouse guard)
 from ansible_collections.kernel.kexec.plugins.module_utils import cmdline as cmdline_args
 from ansible_collections.kernel.kexec.plugins.module_utils.bootloader import grub as grub_module
 from ansible_collections.kernel.kexec.plugins.module_utils.bootloader.base import ArgEdit, set_crashkernel
@@ -141,8 +140,8 @@ def test_adds_to_grub_cmdline_linux_when_absent(tree):
     changes = loader.plan_edit(set_crashkernel("256M"))
     assert [c.path for c in changes] == [tree.path(DEFAULTS)]
     assert changes[0].before == before
-    assert changed_lines(before, changes[0].after) == (['GRUB_CMDLINE_LINUX=""'],
-                                                        ['GRUB_CMDLINE_LINUX="crashkernel=256M"'])
+    assert changed_lines(before, changes[0].after) == (
+        ['GRUB_CMDLINE_LINUX=""'], ['GRUB_CMDLINE_LINUX="crashkernel=256M"'])
     assert changes[0].after.endswith("\n")
     apply_plan(changes)
     assert bf.effective_args(tree.root) == "crashkernel=256M quiet"

@@ -6,7 +6,6 @@ import pytest
 
 import bootloader_fakes as bf
 import fakes
-from bootloader_fakes import no_real_commands  # noqa: F401  (autouse guard)
 from ansible_collections.kernel.kexec.plugins.module_utils.bootloader.base import set_crashkernel
 from ansible_collections.kernel.kexec.plugins.module_utils.bootloader.zipl import Zipl
 from ansible_collections.kernel.kexec.plugins.module_utils.errors import KexecError
@@ -51,7 +50,7 @@ def test_every_boot_section_is_edited_defaultboot_and_menu_are_not(tmp_path):
     assert after == expected
     head, menu = after.split(":menu\n")
     assert "parameters" not in menu
-    assert head.split("[linux]")[0] == bf.ZIPL_CONF.split("[linux]")[0]  # [defaultboot] untouched
+    assert head.split("[linux]", maxsplit=1)[0] == bf.ZIPL_CONF.split("[linux]", maxsplit=1)[0]  # [defaultboot] untouched
 
 
 def test_removal_leaves_sections_without_parameters_alone(tmp_path):
