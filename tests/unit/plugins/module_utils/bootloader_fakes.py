@@ -12,8 +12,6 @@ import os
 import re
 import subprocess
 
-import pytest
-
 import fakes
 
 # Saved before the tests' autouse guard replaces subprocess.run.
