@@ -298,6 +298,20 @@ def last_crashkernel(cmdline, suffix=None, cma=True):
     return None if chosen is None else chosen[len(NAME):]
 
 
+def current_value(args):
+    """The crashkernel= value of ``args`` that decides the reservation, or None.
+
+    The last plain one, as the kernel reads it; without one, the last ',high' one (the
+    kernel's fallback), else a lone ',low' or ',cma'. last_crashkernel() alone skips
+    every suffixed value, so a configured '1G,high' would be reported as none.
+    """
+    for suffix in (None, ",high", ",low", ",cma"):
+        value = last_crashkernel(args, suffix)
+        if value is not None:
+            return value
+    return None
+
+
 def from_cmdline(cmdline, cma=True):
     """The values the kernel would use: {'plain', 'high', 'low', 'cma'} -> text or None."""
     return {
@@ -789,6 +803,7 @@ def auto_size(arch, system_ram):
 
 
 __all__ = (
+    "current_value",
     "NAME", "SUFFIXES", "KINDS", "HIGH_LOW_ARCHES", "OFFSET_ALIGN", "DEFAULT_LOW_SIZE", "AUTO_TABLES",
     "AUTO_SMALL_HOST", "Range", "CrashKernel", "normalize_arch", "memparse", "format_size", "round_system_ram",
     "kernel_parse", "last_crashkernel", "from_cmdline", "reservation", "parse", "reserved_bytes",

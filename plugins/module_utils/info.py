@@ -11,7 +11,7 @@ from __future__ import annotations
 import platform
 
 from ansible_collections.kernel.kexec.plugins.module_utils.boot_entry import default_entry
-from ansible_collections.kernel.kexec.plugins.module_utils.crashkernel import last_crashkernel
+from ansible_collections.kernel.kexec.plugins.module_utils.crashkernel import current_value
 from ansible_collections.kernel.kexec.plugins.module_utils.loaded import current_load
 from ansible_collections.kernel.kexec.plugins.module_utils.syscalls import ARCHES
 from ansible_collections.kernel.kexec.plugins.module_utils.sysfs import KernelState
@@ -70,8 +70,8 @@ def gather(root="/", machine=None):
         "boot_id": state.boot_id,
         "default_entry": entry.as_dict() if entry else None,
         "crashkernel": {
-            "active": last_crashkernel(state.cmdline),
-            "configured": last_crashkernel(entry.args or "") if entry else None,
+            "active": current_value(state.cmdline),
+            "configured": current_value(entry.args or "") if entry else None,
         },
     }
 

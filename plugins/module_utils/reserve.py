@@ -37,6 +37,8 @@ def ensure_reservation(size="auto", state="present", bootloader_name="auto", ker
                        check_mode=False, root="/", runner=None, machine=None):
     machine = machine or platform.machine()
     kstate = KernelState(root)
+    if shrink_to is not None:
+        shrink_target(kstate, shrink_to)  # refuse before the bootloader is touched
     regions = kstate.iomem()
     system_ram = crashkernel.system_ram_from_iomem(regions)
     backend = bootloader.create(bootloader_name, root, runner=runner, kernel=kernel, machine=machine)
@@ -51,9 +53,8 @@ def ensure_reservation(size="auto", state="present", bootloader_name="auto", ker
     backups = {}
     if regenerate and not check_mode:
         backups = backend.apply(changes, edit)
-    configured = crashkernel.last_crashkernel(edit(backend.configured_args()) if check_mode
-                                              else backend.configured_args())
-    active = crashkernel.last_crashkernel(kstate.cmdline)
+    configured = crashkernel.current_value(edit(backend.configured_args()) if check_mode else backend.configured_args())
+    active = crashkernel.current_value(kstate.cmdline)
     expected = expected_bytes(configured, system_ram, machine)
     result = {
         "changed": regenerate,
@@ -88,8 +89,8 @@ def expected_bytes(configured, system_ram, arch):
     return reserved["size"] + reserved["low"] if reserved["present"] and not reserved["error"] else 0
 
 
-def shrink(kstate, root, shrink_to, check_mode):
-    """Give crash memory back at run time; True when it changed (or would)."""
+def shrink_target(kstate, shrink_to):
+    """The byte size to shrink to, checked before anything else is changed."""
     text = str(shrink_to).strip()
     target, end = crashkernel.memparse(text)
     if not text or end != len(text):
@@ -103,8 +104,14 @@ def shrink(kstate, root, shrink_to, check_mode):
     if kstate.kexec_crash_loaded:
         raise KexecError("a crash kernel is loaded: unload it first (kernel.kexec.kexec_load type=crash "
                          "state=unloaded), the kernel refuses to resize under it")
+    return target
+
+
+def shrink(kstate, root, shrink_to, check_mode):
+    """Give crash memory back at run time; True when it changed (or would)."""
+    target = shrink_target(kstate, shrink_to)
     page = os.sysconf("SC_PAGE_SIZE")
-    if -(-target // page) * page >= current:
+    if -(-target // page) * page >= kstate.kexec_crash_size:
         return False
     if not check_mode:
         try:
@@ -117,4 +124,4 @@ def shrink(kstate, root, shrink_to, check_mode):
     return True
 
 
-__all__ = ("ensure_reservation", "expected_bytes", "shrink", "wanted_value")
+__all__ = ("ensure_reservation", "expected_bytes", "shrink", "shrink_target", "wanted_value")

@@ -74,7 +74,13 @@ def write_atomic(path, text, mode=0o644):
 
 
 def backup_path(path, stamp):
-    return "%s.%s.kexec-bak" % (path, stamp)
+    """PATH.STAMP.kexec-bak, with a counter when one from the same second exists (never overwrite a backup)."""
+    candidate = "%s.%s.kexec-bak" % (path, stamp)
+    count = 1
+    while os.path.exists(candidate):
+        candidate = "%s.%s-%d.kexec-bak" % (path, stamp, count)
+        count += 1
+    return candidate
 
 
 class Bootloader:

@@ -1,5 +1,6 @@
 """Fixtures shared by the module_utils and modules tests: a fake host tree,
-a Kexec bound to it, and a fake kernel behind the mocked syscall boundary."""
+a Kexec bound to it, a fake kernel behind the mocked syscall boundary, and
+fake GRUB tools on the grub backend's PATH (``which``)."""
 
 import os
 import sys
@@ -11,6 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "mod
 import fakes  # noqa: E402
 
 from ansible_collections.kernel.kexec.plugins.module_utils import syscalls  # noqa: E402
+from ansible_collections.kernel.kexec.plugins.module_utils.bootloader import grub as grub_module  # noqa: E402
 from ansible_collections.kernel.kexec.plugins.module_utils.loader import Kexec  # noqa: E402
 
 X86_64 = syscalls.ARCHES["x86_64"]
@@ -31,3 +33,14 @@ def kexec(host):
 def kernel(host, fake_syscall):
     """The mocked syscall boundary, acting like the kernel on ``host``: ``kernel.recorder.calls``."""
     return fakes.FakeKernel(host, fake_syscall, X86_64)
+
+
+@pytest.fixture
+def which(monkeypatch):
+    """shutil.which as seen by the grub backend: the named tools are 'installed' (a set the test may change)."""
+    installed = {"grub-mkconfig", "grub-script-check"}
+
+    def fake_which(name):
+        return "/usr/sbin/%s" % name if name in installed else None
+    monkeypatch.setattr(grub_module.shutil, "which", fake_which)
+    return installed

@@ -162,6 +162,12 @@ def fake_grub_script_check(ok=True):
     return tool
 
 
+def grub_tools(root, check_ok=True, mkconfig_rc=0):
+    """A FakeTools runner with fake grub-mkconfig and grub-script-check for the tree at ``root``."""
+    return FakeTools(grub_mkconfig=fake_grub_mkconfig(root, rc=mkconfig_rc, stderr="mkconfig: error"),
+                     grub_script_check=fake_grub_script_check(ok=check_ok))
+
+
 def _bls_files(root):
     found = []
     for directory in ("boot/loader/entries", "efi/loader/entries", "boot/efi/loader/entries"):

@@ -176,6 +176,16 @@ class FakeHost:
     def remove(self, rel):
         os.unlink(self.path(rel))
 
+    def snapshot(self):
+        """Every file under the tree with its bytes, by path relative to the root."""
+        found = {}
+        for top, _dirs, names in os.walk(self.root):
+            for name in names:
+                path = os.path.join(top, name)
+                with open(path, "rb") as handle:
+                    found[os.path.relpath(path, self.root)] = handle.read()
+        return found
+
     def set_sys(self, name, value):
         """Write one /sys/kernel or /proc/sys/kernel value, as the kernel would show it."""
         self.write(name, "%s\n" % value)

@@ -53,17 +53,6 @@ def tree(tmp_path):
     return Tree(tmp_path)
 
 
-@pytest.fixture
-def which(monkeypatch):
-    """shutil.which as seen by the grub backend: the named tools are 'installed'."""
-    installed = {"grub-mkconfig", "grub-script-check"}
-
-    def fake_which(name):
-        return "/usr/sbin/%s" % name if name in installed else None
-    monkeypatch.setattr(grub_module.shutil, "which", fake_which)
-    return installed
-
-
 def debian(tree, linux='""', linux_default='"quiet"', kdump=False, dropins=None):
     tree.write(DEFAULTS, bf.default_grub(linux, linux_default))
     if kdump:
@@ -385,8 +374,7 @@ def test_needs_regenerate_without_grub_cfg(tree):
 
 
 def runner_for(tree, check_ok=True, mkconfig_rc=0):
-    return bf.FakeTools(grub_mkconfig=bf.fake_grub_mkconfig(tree.root, rc=mkconfig_rc, stderr="mkconfig: error"),
-                        grub_script_check=bf.fake_grub_script_check(ok=check_ok))
+    return bf.grub_tools(tree.root, check_ok=check_ok, mkconfig_rc=mkconfig_rc)
 
 
 def test_apply_regenerates_through_a_checked_new_file(tree, which):

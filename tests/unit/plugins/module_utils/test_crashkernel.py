@@ -688,3 +688,18 @@ def test_auto_tables_are_canonical_values_that_start_at_2g(arch):
     assert parsed.format() == ck.AUTO_TABLES[arch]
     assert parsed.kind == "ranges" and parsed.ranges[0].start == 2 * G and parsed.ranges[-1].end is None
     assert [entry.end for entry in parsed.ranges[:-1]] == [entry.start for entry in parsed.ranges[1:]]
+
+
+@pytest.mark.parametrize("args, value", [
+    ("ro quiet", None),
+    ("crashkernel=256M", "256M"),
+    ("crashkernel=1G,high crashkernel=256M,low", "1G,high"),
+    ("crashkernel=256M crashkernel=1G,high", "256M"),  # the kernel reads ',high' only without a plain one
+    ("crashkernel=1G,high crashkernel=512M crashkernel=2G,high", "512M"),
+    ("crashkernel=1G,high crashkernel=2G,high", "2G,high"),
+    ("crashkernel=256M,low", "256M,low"),
+    ("crashkernel=64M,cma", "64M,cma"),
+    ("crashkernel=", ""),
+])
+def test_current_value(args, value):
+    assert ck.current_value(args) == value
