@@ -176,11 +176,13 @@ class FakeHost:
     def remove(self, rel):
         os.unlink(self.path(rel))
 
-    def snapshot(self):
-        """Every file under the tree with its bytes, by path relative to the root."""
+    def snapshot(self, backups=True):
+        """Every file under the tree with its bytes, by path relative to the root (*.kexec-bak if asked)."""
         found = {}
         for top, _dirs, names in os.walk(self.root):
             for name in names:
+                if name.endswith(".kexec-bak") and not backups:
+                    continue
                 path = os.path.join(top, name)
                 with open(path, "rb") as handle:
                     found[os.path.relpath(path, self.root)] = handle.read()

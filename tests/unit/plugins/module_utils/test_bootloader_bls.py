@@ -22,33 +22,12 @@ SET = set_crashkernel("256M")
 REMOVE = set_crashkernel(None)
 
 
-class Tree:
-    def __init__(self, root):
-        self.root = str(root)
-
-    def path(self, rel):
-        return os.path.join(self.root, rel)
-
-    def write(self, rel, text):
-        return fakes.write_file(self.path(rel), text)
-
-    def read(self, rel):
-        with open(self.path(rel)) as handle:
-            return handle.read()
+class Tree(fakes.FakeHost):
+    def snapshot(self, backups=False):
+        return super(Tree, self).snapshot(backups)
 
     def entry(self, release, directory="boot/loader/entries"):
         return os.path.relpath(bf.entry_path(self.root, release, directory), self.root)
-
-    def snapshot(self, backups=False):
-        found = {}
-        for top, _dirs, names in os.walk(self.root):
-            for name in names:
-                if name.endswith(".kexec-bak") and not backups:
-                    continue
-                path = os.path.join(top, name)
-                with open(path, "rb") as handle:
-                    found[os.path.relpath(path, self.root)] = handle.read()
-        return found
 
 
 @pytest.fixture

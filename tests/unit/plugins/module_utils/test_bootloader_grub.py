@@ -23,29 +23,7 @@ KDUMP = "etc/default/grub.d/kdump-tools.cfg"
 CFG = "boot/grub/grub.cfg"
 
 
-class Tree:
-    def __init__(self, root):
-        self.root = str(root)
-
-    def path(self, rel):
-        return os.path.join(self.root, rel)
-
-    def write(self, rel, text):
-        return fakes.write_file(self.path(rel), text)
-
-    def read(self, rel):
-        with open(self.path(rel)) as handle:
-            return handle.read()
-
-    def snapshot(self):
-        """Every file under the tree with its bytes."""
-        found = {}
-        for top, _dirs, names in os.walk(self.root):
-            for name in names:
-                path = os.path.join(top, name)
-                with open(path, "rb") as handle:
-                    found[os.path.relpath(path, self.root)] = handle.read()
-        return found
+Tree = fakes.FakeHost
 
 
 @pytest.fixture
