@@ -83,17 +83,28 @@ def write_inventory(info, path):
                      % (GUEST, info["port"], info["identity_file"]))
 
 
+class RunFailed(Exception):
+    pass
+
+
 def run_playbook(inventory, playbook):
-    """(start, end, task_done, task_elapsed): wall clock (time.time) of the run and of the task's end."""
+    """(start, end, task_done, task_elapsed): wall clock (time.time) of the run and of the task's end.
+
+    Raises RunFailed when the playbook fails or hangs past RUN_TIMEOUT (ansible.builtin.reboot
+    can wait for ever on a stale SSH control master: ansible/ansible#84573).
+    """
     start = time.time()
-    proc = subprocess.run(["ansible-playbook", "-i", inventory, os.path.join(HERE, playbook)],
-                          capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
+    try:
+        proc = subprocess.run(["ansible-playbook", "-i", inventory, os.path.join(HERE, playbook)],
+                              capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise RunFailed("hung for %ds" % RUN_TIMEOUT)
     end = time.time()
     if proc.returncode != 0:
-        raise RuntimeError("%s failed:\n%s" % (playbook, proc.stdout[-3000:]))
+        raise RunFailed("failed after %.0fs:\n%s" % (end - start, proc.stdout[-2000:]))
     match = re.search(r"BENCH elapsed=([0-9.]+) done=([0-9.]+)", proc.stdout)
     if not match:
-        raise RuntimeError("%s printed no BENCH line:\n%s" % (playbook, proc.stdout[-3000:]))
+        raise RunFailed("%s printed no BENCH line:\n%s" % (playbook, proc.stdout[-3000:]))
     return start, end, float(match.group(2)), float(match.group(1))
 
 
@@ -110,9 +121,19 @@ def main():
         print("warm-up: one unmeasured firmware reboot (the first after a cold boot is the slowest)", flush=True)
         run_playbook(inventory, METHODS["builtin"])
         samples = {name: [] for name in METHODS}
+        failures = {name: 0 for name in METHODS}
         for round_number in range(1, args.rounds + 1):
             for name, playbook in METHODS.items():
-                start, end, done, task_elapsed = run_playbook(inventory, playbook)
+                try:
+                    start, end, done, task_elapsed = run_playbook(inventory, playbook)
+                except RunFailed as exc:
+                    failures[name] += 1
+                    print("round %d %-13s FAILED: %s" % (round_number, name, exc), flush=True)
+                    guest("stop", GUEST)  # a clean start for the next run
+                    info = json.loads(guest("start", GUEST))
+                    write_inventory(info, inventory)
+                    probe.port = info["port"]
+                    continue
                 back = probe.last_up_before(done)
                 latency = done - back if back and back > start else None
                 samples[name].append((end - start, task_elapsed, latency))
@@ -125,11 +146,14 @@ def main():
     print("\nmedians over %d rounds (TCG guest, 2 vCPU, 2 GiB)" % args.rounds)
     base = statistics.median(row[0] for row in samples["kexec_reboot"])
     for name, rows in samples.items():
+        if not rows:
+            print("%-13s no successful run (%d failed)" % (name, failures[name]))
+            continue
         wall = statistics.median(row[0] for row in rows)
         latencies = [row[2] for row in rows if row[2] is not None]
-        print("%-13s wall %6.1fs  kexec_reboot/%s = %.2f  sshd-to-return %s" % (
+        print("%-13s wall %6.1fs  kexec_reboot/%s = %.2f  sshd-to-return %s  failed or hung %d" % (
             name, wall, name, base / wall,
-            "%.2fs" % statistics.median(latencies) if latencies else "n/a"))
+            "%.2fs" % statistics.median(latencies) if latencies else "n/a", failures[name]))
 
 
 if __name__ == "__main__":
