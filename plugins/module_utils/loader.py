@@ -71,20 +71,17 @@ class Kexec:
     def plan_load(self, request):
         """Resolve files and command line; read-only. Returns a plan dict."""
         if request.kernel:
-            kernel, initrd, source = request.kernel, request.initrd, "named"
-            base = request.cmdline
-            if base is None:
-                base = self.state.cmdline if request.reuse_cmdline else ""
+            kernel, initrd, source, entry_args = request.kernel, request.initrd, "named", None
         else:
             entry = default_entry(self.root, self.state.release)
             if entry is None:
                 raise KexecError("no kernel named and no default boot entry found (looked for GRUB's grub.cfg, "
                                  "BLS entries and /boot/vmlinuz-%s): set kernel" % self.state.release)
-            kernel, initrd, source = entry.kernel, request.initrd or entry.initrd, entry.source
-            base = request.cmdline
-            if base is None:
-                # The entry's own arguments are what the bootloader would boot with.
-                base = entry.args if entry.args is not None else (self.state.cmdline if request.reuse_cmdline else "")
+            kernel, initrd, source, entry_args = entry.kernel, request.initrd or entry.initrd, entry.source, entry.args
+        base = request.cmdline
+        if base is None:
+            # A boot entry's own arguments are what the bootloader would boot with.
+            base = entry_args if entry_args is not None else (self.state.cmdline if request.reuse_cmdline else "")
         drop = list(ALWAYS_DROP) + (list(CRASH_DROP) if request.crash else []) + request.remove
         line = cmdline_args.edit(base, append=request.append, remove=drop)
         image = kernel_image.inspect(kernel)
