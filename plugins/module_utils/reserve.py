@@ -61,7 +61,7 @@ def ensure_reservation(size="auto", state="present", bootloader_name="auto", ker
         "bootloader": backend.name,
         "crashkernel": configured,
         "active": active,
-        "reserved": crash_reserved(kstate.crash_regions(), kstate.kexec_crash_size),
+        "reserved": crash_reserved([r for r in regions if r.name == "Crash kernel"], kstate.kexec_crash_size),
         "expected": expected,
         "system_ram": system_ram,
         "reboot_required": configured != active,
