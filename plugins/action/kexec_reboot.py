@@ -27,9 +27,9 @@ from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.kernel.kexec.plugins.module_utils import cmdline as cmdline_args
-from ansible_collections.kernel.kexec.plugins.module_utils.argspec import LOAD_OPTIONS, REBOOT_OPTIONS
-from ansible_collections.kernel.kexec.plugins.module_utils.errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils import _cmdline as cmdline_args
+from ansible_collections.kernel.kexec.plugins.module_utils._argspec import LOAD_OPTIONS, REBOOT_OPTIONS
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 
 display = Display()
 

@@ -158,8 +158,8 @@ backups:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kernel.kexec.plugins.module_utils.errors import run_module
-from ansible_collections.kernel.kexec.plugins.module_utils.reserve import ensure_reservation
+from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel.reserve import ensure_reservation
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import run_module
 
 
 def main():

@@ -124,8 +124,8 @@ crashkernel:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kernel.kexec.plugins.module_utils.errors import run_module
-from ansible_collections.kernel.kexec.plugins.module_utils.info import gather
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import run_module
+from ansible_collections.kernel.kexec.plugins.module_utils._info import gather
 
 
 def main():

@@ -155,9 +155,9 @@ image:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kernel.kexec.plugins.module_utils.argspec import LOAD_OPTIONS, load_request
-from ansible_collections.kernel.kexec.plugins.module_utils.errors import run_module
-from ansible_collections.kernel.kexec.plugins.module_utils.loader import Kexec
+from ansible_collections.kernel.kexec.plugins.module_utils._argspec import LOAD_OPTIONS, load_request
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import run_module
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.loader import Kexec
 
 
 def main():

@@ -164,10 +164,10 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kernel.kexec.plugins.module_utils import reboot
-from ansible_collections.kernel.kexec.plugins.module_utils.argspec import LOAD_OPTIONS, REBOOT_OPTIONS, load_request
-from ansible_collections.kernel.kexec.plugins.module_utils.errors import KexecError
-from ansible_collections.kernel.kexec.plugins.module_utils.loader import Kexec
+from ansible_collections.kernel.kexec.plugins.module_utils._argspec import LOAD_OPTIONS, REBOOT_OPTIONS, load_request
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import reboot
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.loader import Kexec
 
 
 def main():

@@ -31,7 +31,7 @@ def _collection_on_path():
 
 _collection_on_path()
 
-from ansible_collections.kernel.kexec.plugins.module_utils import syscalls  # noqa: E402
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import syscalls  # noqa: E402
 
 
 class SyscallRecorder:

@@ -2,18 +2,13 @@
 a Kexec bound to it, a fake kernel behind the mocked syscall boundary, and
 fake GRUB tools on the grub backend's PATH (``which``)."""
 
-import os
-import sys
-
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "module_utils"))
+from ansible_collections.kernel.kexec.plugins.module_utils._boot import grub as grub_module
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import syscalls
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.loader import Kexec
 
-import fakes  # noqa: E402
-
-from ansible_collections.kernel.kexec.plugins.module_utils import syscalls  # noqa: E402
-from ansible_collections.kernel.kexec.plugins.module_utils.bootloader import grub as grub_module  # noqa: E402
-from ansible_collections.kernel.kexec.plugins.module_utils.loader import Kexec  # noqa: E402
+from .fakes import host as fakes
 
 X86_64 = syscalls.ARCHES["x86_64"]
 

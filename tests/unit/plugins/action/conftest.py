@@ -19,8 +19,9 @@ from unittest.mock import MagicMock
 
 import pytest
 
-from fakes import BOOT_ID, RELEASE, ROOT_UUID
 from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import STATE_COMMAND, ActionModule
+
+from ..fakes.host import BOOT_ID, RELEASE, ROOT_UUID
 
 OLD_BOOT = BOOT_ID
 NEW_BOOT = "9d1e5a37-0c2b-4f8e-b6a4-51c7e2d0f3a8"

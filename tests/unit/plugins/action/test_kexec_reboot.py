@@ -12,9 +12,9 @@ import time
 import pytest
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
 
-from fakes import OLD_RELEASE, RELEASE
 from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import STATE_COMMAND, ActionModule, RemoteCallTimeout
 
+from ..fakes.host import OLD_RELEASE, RELEASE
 from .conftest import HOST, LOADED_CMDLINE, NEW_BOOT, OLD_BOOT, PORT, START, boot, kexec_plan
 
 

@@ -1,7 +1,7 @@
 import pytest
 
-from ansible_collections.kernel.kexec.plugins.module_utils import cmdline
-from ansible_collections.kernel.kexec.plugins.module_utils.errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils import _cmdline as cmdline
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 
 
 @pytest.mark.parametrize("text, tokens", [

@@ -2,7 +2,7 @@ import errno
 
 import pytest
 
-from ansible_collections.kernel.kexec.plugins.module_utils.errors import KexecError, syscall_error
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, syscall_error
 
 
 class FakeModule:

@@ -1,10 +1,12 @@
 import pytest
 
-import fakes
-from fakes import BOOT_ID, RELEASE, ROOT_UUID
-from ansible_collections.kernel.kexec.plugins.module_utils import info, loaded
-from ansible_collections.kernel.kexec.plugins.module_utils.info import gather, usable_methods
-from ansible_collections.kernel.kexec.plugins.module_utils.sysfs import KernelState
+from ansible_collections.kernel.kexec.plugins.module_utils import _info as info
+from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
+from ansible_collections.kernel.kexec.plugins.module_utils._info import gather, usable_methods
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.record import write_record
+
+from ..fakes import host as fakes
+from ..fakes.host import BOOT_ID, RELEASE, ROOT_UUID
 
 
 def test_gather(tmp_path):
@@ -14,7 +16,7 @@ def test_gather(tmp_path):
     host.set_sys("proc/sys/kernel/kexec_load_limit_reboot", -1)
     record = {"type": "default", "kernel": host.kernel(), "kernel_sha256": "ab" * 32, "cmdline": "ro",
               "method": "file", "boot_id": BOOT_ID}
-    loaded.write_record(host.root, "default", record)
+    write_record(host.root, "default", record)
 
     facts = gather(host.root, machine="x86_64")
 

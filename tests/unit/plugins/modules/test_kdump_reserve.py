@@ -9,10 +9,11 @@ import subprocess
 
 import pytest
 
-import bootloader_fakes as bf
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.kernel.kexec.plugins.module_utils import reserve
+from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel import reserve
 from ansible_collections.kernel.kexec.plugins.modules import kdump_reserve
+
+from ..fakes import bootloader as bf
 
 MIB = 1 << 20
 DEFAULTS = "etc/default/grub"

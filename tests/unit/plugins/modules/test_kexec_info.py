@@ -1,9 +1,10 @@
 import pytest
 
-import fakes
-from ansible_collections.kernel.kexec.plugins.module_utils import info
-from ansible_collections.kernel.kexec.plugins.module_utils.errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils import _info as info
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.modules import kexec_info
+
+from ..fakes import host as fakes
 
 
 @pytest.mark.parametrize("check_mode", [False, True])

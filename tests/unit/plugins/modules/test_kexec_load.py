@@ -2,13 +2,14 @@ import errno
 
 import pytest
 
-from fakes import BOOT_ID, ROOT_UUID
-from ansible_collections.kernel.kexec.plugins.module_utils import loaded
-from ansible_collections.kernel.kexec.plugins.module_utils.loader import Kexec
-from ansible_collections.kernel.kexec.plugins.module_utils.syscalls import (
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.loader import Kexec
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.record import RECORD_DIR, read_record, record_path
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.syscalls import (
     ARCHES, KEXEC_FILE_ON_CRASH, KEXEC_FILE_UNLOAD,
 )
 from ansible_collections.kernel.kexec.plugins.modules import kexec_load
+
+from ..fakes.host import BOOT_ID, ROOT_UUID
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def test_load_then_again_unchanged(run, host, kernel):
     assert (rc, result["changed"], result["cmdline"], result["method"]) == (0, True, cmdline, "file")
     assert "diff" not in result
     assert kernel.loads[0]["cmdline"] == cmdline.encode() + b"\0"
-    assert result["loaded"] == loaded.read_record(host.root, "default", BOOT_ID)
+    assert result["loaded"] == read_record(host.root, "default", BOOT_ID)
 
     rc, again = run(kernel=host.kernel(), initrd=host.initrd(), append=["console=ttyS0"], remove=["quiet"])
     assert (rc, again["changed"]) == (0, False)
@@ -55,14 +56,14 @@ def test_syscall_failure_reports_errno(run, host, kernel):
     assert (rc, result["failed"]) == (1, True)
     assert (result["errno"], result["errno_name"]) == (errno.EKEYREJECTED, "EKEYREJECTED")
     assert "signature was rejected" in result["msg"]
-    assert not host.exists(loaded.RECORD_DIR)
+    assert not host.exists(RECORD_DIR)
 
 
 def test_check_mode(run, host, kernel):
     rc, result = run(kernel=host.kernel(), _ansible_check_mode=True)
     assert (rc, result["changed"], result["loaded"]) == (0, True, None)
     assert kernel.recorder.calls == []
-    assert not host.exists(loaded.RECORD_DIR)
+    assert not host.exists(RECORD_DIR)
 
 
 @pytest.mark.parametrize("state", ["loaded", "unloaded"])
@@ -86,7 +87,7 @@ def test_unload(run, host, kernel, type_, flags):
     rc, result = run(state="unloaded", type=type_)
     assert (rc, result["changed"], result["loaded"], result["type"]) == (0, True, None, type_)
     assert kernel.recorder.calls[-1][1][4].value == flags
-    assert not host.exists(loaded.record_path("", type_))
+    assert not host.exists(record_path("", type_))
 
     rc, again = run(state="unloaded", type=type_)
     assert (rc, again["changed"]) == (0, False)

@@ -8,11 +8,12 @@ import json
 
 import pytest
 
-from fakes import BOOT_ID, OLD_RELEASE, RELEASE, ROOT_UUID
-from ansible_collections.kernel.kexec.plugins.module_utils import reboot
-from ansible_collections.kernel.kexec.plugins.module_utils.loader import Kexec
-from ansible_collections.kernel.kexec.plugins.module_utils.syscalls import ARCHES, KEXEC_FILE_UNLOAD
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import reboot
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.loader import Kexec
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.syscalls import ARCHES, KEXEC_FILE_UNLOAD
 from ansible_collections.kernel.kexec.plugins.modules import kexec_reboot, kexec_load
+
+from ..fakes.host import BOOT_ID, OLD_RELEASE, RELEASE, ROOT_UUID
 
 ENTRY_ARGS = "root=UUID=%s ro quiet" % ROOT_UUID
 

@@ -1,0 +1,71 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the kernel.kexec collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Everything kexec_info reports, gathered read-only from one root.
+
+Private to the kernel.kexec collection.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.kernel.kexec.plugins.module_utils._boot.entry import default_entry
+from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel.kernel import current_value
+from ansible_collections.kernel.kexec.plugins.module_utils._host.arch import host_machine
+from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState, crash_reserved
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.record import current_load
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.syscalls import ARCHES
+
+# Set to True when the legacy kexec_load loader lands (segments.py / bzimage.py).
+LEGACY_LOADER_IMPLEMENTED = False
+
+
+def usable_methods(state, machine):
+    """Load methods that can work here now, judged from config, lockdown and arch."""
+    if machine not in ARCHES or not state.kexec_supported or state.kexec_load_disabled:
+        return []
+    config = state.kernel_config()
+
+    def enabled(option):
+        # No config file: assume a modern kernel. In a config file an option that is off is
+        # only a comment ("# CONFIG_KEXEC_FILE is not set"), so absent means off.
+        return config.get(option) == "y" if config else True
+
+    methods = []
+    if enabled("CONFIG_KEXEC_FILE"):
+        methods.append("file")
+    if LEGACY_LOADER_IMPLEMENTED and enabled("CONFIG_KEXEC") and not state.locked_down:
+        methods.append("legacy")
+    return methods
+
+
+def gather(root="/", machine=None):
+    state = KernelState(root)
+    machine = host_machine(machine)
+    regions = state.crash_regions()
+    entry = default_entry(root, state.release)
+    return {
+        "arch": machine,
+        "kexec_supported": state.kexec_supported,
+        "loaded": state.kexec_loaded,
+        "crash_loaded": state.kexec_crash_loaded,
+        "loaded_image": current_load(root, state, "default"),
+        "crash_image": current_load(root, state, "crash"),
+        "crash_size": state.kexec_crash_size,
+        "crash_regions": [region.as_dict() for region in regions],
+        "crash_reserved": crash_reserved(regions, state.kexec_crash_size),
+        "lockdown": state.lockdown,
+        "load_disabled": state.kexec_load_disabled,
+        "load_limits": {"reboot": state.load_limit(False), "panic": state.load_limit(True)},
+        "methods": usable_methods(state, machine),
+        "kernel_release": state.release,
+        "cmdline": state.cmdline,
+        "boot_id": state.boot_id,
+        "default_entry": entry.as_dict() if entry else None,
+        "crashkernel": {
+            "active": current_value(state.cmdline),
+            "configured": current_value(entry.args or "") if entry else None,
+        },
+    }
+
+
+__all__ = ("gather", "usable_methods")

@@ -1,0 +1,284 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the kernel.kexec collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Load and unload kexec images: plan, check, then one guarded syscall.
+
+Private to the kernel.kexec collection. ``plan_load`` turns a request into a
+concrete plan (which files, which command line, where they came from);
+``ensure_loaded`` / ``ensure_unloaded`` compare it with what is loaded, check
+everything the kernel would refuse, and only then call the kernel. Check mode
+stops right before the syscall, so it runs every check a real run does.
+
+Method ``auto`` follows kexec-tools' policy: kexec_file_load first; the legacy
+kexec_load only where the file syscall is missing or refuses the image format
+(ENOSYS, EINVAL, ENOEXEC, EOPNOTSUPP), never after a signature refusal and
+never under lockdown (which refuses kexec_load anyway).
+
+The _kexec package: image.py checks the kernel file, this file plans and
+loads, syscalls.py is the one door to the kernel, record.py remembers what
+was loaded, reboot.py boots it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from ansible_collections.kernel.kexec.plugins.module_utils import _cmdline as cmdline_args
+from ansible_collections.kernel.kexec.plugins.module_utils._boot.entry import default_entry
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, KexecUnavailable, SyscallError
+from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import image as kernel_image, syscalls
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.record import (
+    current_load, remove_record, sha256_file, write_record,
+)
+
+FALLBACK_ERRNOS = (errno.ENOSYS, errno.EINVAL, errno.ENOEXEC, errno.EOPNOTSUPP)
+LEGACY_NOT_READY = ("the legacy kexec_load method is not implemented yet in kernel.kexec; "
+                    "use method=file (kexec_file_load, Linux 3.17+)")
+# Arguments that describe the running boot and must not be carried into the next.
+ALWAYS_DROP = ("BOOT_IMAGE",)
+CRASH_DROP = ("crashkernel",)  # a capture kernel must not reserve crash memory itself
+
+
+class LoadRequest:
+    """What the user asked for, as plain values (module parameters)."""
+
+    def __init__(self, kernel=None, initrd=None, cmdline=None, append=(), remove=(), reuse_cmdline=True,
+                 kind="default", method="auto", force=False):
+        self.kernel = kernel
+        self.initrd = initrd
+        self.cmdline = cmdline
+        self.append = list(append or ())
+        self.remove = list(remove or ())
+        self.reuse_cmdline = reuse_cmdline
+        self.kind = kind
+        self.method = method
+        self.force = force
+
+    @property
+    def crash(self):
+        return self.kind == "crash"
+
+
+class Kexec:
+    """kexec against one root: ``/`` on a host, a fake tree in tests."""
+
+    def __init__(self, root="/", arch=None, euid=None):
+        self.root = root
+        self.state = KernelState(root)
+        self.arch = arch or syscalls.current_arch()
+        self.euid = os.geteuid() if euid is None else euid
+
+    # --- planning -----------------------------------------------------------
+
+    def plan_load(self, request):
+        """Resolve files and command line; read-only. Returns a plan dict."""
+        if request.kernel:
+            kernel, initrd, source, entry_args = request.kernel, request.initrd, "named", None
+        else:
+            entry = default_entry(self.root, self.state.release)
+            if entry is None:
+                raise KexecError("no kernel named and no default boot entry found (looked for GRUB's grub.cfg, "
+                                 "BLS entries and /boot/vmlinuz-%s): set kernel" % self.state.release)
+            kernel, initrd, source, entry_args = entry.kernel, request.initrd or entry.initrd, entry.source, entry.args
+        base = request.cmdline
+        if base is None:
+            # A boot entry's own arguments are what the bootloader would boot with.
+            base = entry_args if entry_args is not None else (self.state.cmdline if request.reuse_cmdline else "")
+        drop = list(ALWAYS_DROP) + (list(CRASH_DROP) if request.crash else []) + request.remove
+        line = cmdline_args.edit(base, append=request.append, remove=drop)
+        image = kernel_image.inspect(kernel)
+        if initrd is not None:
+            _check_readable(initrd, "initrd")
+        return {
+            "type": request.kind,
+            "kernel": kernel,
+            "kernel_sha256": sha256_file(kernel),
+            "kernel_release": image.release,
+            "initrd": initrd,
+            "initrd_sha256": sha256_file(initrd) if initrd else None,
+            "cmdline": line,
+            "source": source,
+            "_image": image,
+        }
+
+    # --- checks the kernel would make, made first with a better message -----
+
+    def check_can_load(self, request, plan):
+        crash = request.crash
+        if self.euid != 0:
+            raise KexecError("loading a kernel needs root (CAP_SYS_BOOT): use become: true")
+        if not self.state.kexec_supported:
+            raise KexecUnavailable("the running kernel has no kexec support (/sys/kernel/kexec_loaded is "
+                                   "missing): it was built without CONFIG_KEXEC_CORE")
+        if self.state.kexec_load_disabled:
+            raise KexecUnavailable("kexec is disabled on this host (/proc/sys/kernel/kexec_load_disabled is 1, "
+                                   "which cannot be undone until reboot): reboot through firmware instead")
+        if self.state.load_limit(crash) == 0:
+            raise KexecUnavailable("no kexec loads left: /proc/sys/kernel/kexec_load_limit_%s is 0"
+                                   % ("panic" if crash else "reboot"))
+        if crash and not self._crash_memory():
+            raise KexecError("no crash kernel memory is reserved (no 'Crash kernel' in /proc/iomem, "
+                             "/sys/kernel/kexec_crash_size is 0): boot with crashkernel= first, for example "
+                             "with kernel.kexec.kdump_reserve")
+        if request.method == "legacy":
+            if self.state.locked_down:
+                raise KexecError("kernel lockdown (%s) refuses the legacy kexec_load; use method=file with a "
+                                 "signed kernel" % self.state.lockdown)
+            raise KexecError(LEGACY_NOT_READY)
+        kernel_image.check_for_file_load(plan["_image"], plan["cmdline"], self.arch.name)
+
+    def _crash_memory(self):
+        return bool(self.state.crash_regions()) or bool(self.state.kexec_crash_size)
+
+    def explain_eperm(self, crash):
+        reasons = []
+        if self.state.kexec_load_disabled:
+            reasons.append("kexec_load_disabled is set")
+        if self.state.locked_down:
+            reasons.append("lockdown is %s" % self.state.lockdown)
+        if self.state.load_limit(crash) == 0:
+            reasons.append("kexec_load_limit_%s is exhausted" % ("panic" if crash else "reboot"))
+        return "(on this host: %s)" % ", ".join(reasons) if reasons else ""
+
+    # --- state --------------------------------------------------------------
+
+    def current(self, kind):
+        return current_load(self.root, self.state, kind)
+
+    # --- actions --------------------------------------------------------------
+
+    def ensure_loaded(self, request, check_mode=False):
+        plan = self.plan_load(request)
+        before = self.current(request.kind)
+        if not request.force and _same_load(before, plan, request.method):
+            return _result(False, before, before, plan, loaded=before, method=before.get("method"),
+                           reason="already loaded (same kernel, initrd and command line)")
+        self.check_can_load(request, plan)
+        if check_mode:
+            # Check mode runs every check above; only the syscall is skipped.
+            return _result(True, before, _record(plan, "file"), plan, loaded=before, method="file",
+                           reason="check mode: would load with kexec_file_load; nothing loaded")
+        method, reason = self._load(request, plan)
+        if not self.state.loaded(request.crash):
+            raise KexecError("kexec_file_load returned success but /sys/kernel/kexec_%sloaded is not 1"
+                             % ("crash_" if request.crash else ""))
+        after = _record(plan, method, boot_id=self.state.boot_id)
+        write_record(self.root, request.kind, after)
+        return _result(True, before, after, plan, loaded=after, method=method, reason=reason)
+
+    def _load(self, request, plan):
+        flags = syscalls.KEXEC_FILE_ON_CRASH if request.crash else 0
+        kernel_fd = os.open(plan["kernel"], os.O_RDONLY | os.O_CLOEXEC)
+        initrd_fd = -1
+        try:
+            if plan["initrd"]:
+                initrd_fd = os.open(plan["initrd"], os.O_RDONLY | os.O_CLOEXEC)
+            else:
+                flags |= syscalls.KEXEC_FILE_NO_INITRAMFS
+            syscalls.kexec_file_load(kernel_fd, initrd_fd, plan["cmdline"], flags, arch=self.arch)
+            return "file", "kexec_file_load accepted the image"
+        except SyscallError as exc:
+            if exc.errno == errno.EPERM:
+                exc.msg = "%s %s" % (exc.msg, self.explain_eperm(request.crash))
+            if exc.errno == errno.EADDRNOTAVAIL and request.crash:
+                exc.msg = ("%s; the reserved crash region is %s bytes: reserve more with crashkernel="
+                           % (exc.msg, self.state.kexec_crash_size))
+            if request.method == "auto" and exc.errno in FALLBACK_ERRNOS and not self.state.locked_down:
+                exc.msg = "%s; the legacy kexec_load fallback is not available: %s" % (exc.msg, LEGACY_NOT_READY)
+            raise
+        finally:
+            os.close(kernel_fd)
+            if initrd_fd >= 0:
+                os.close(initrd_fd)
+
+    def ensure_unloaded(self, kind, check_mode=False):
+        crash = kind == "crash"
+        before = self.current(kind)
+        if before is None:
+            if not check_mode:
+                remove_record(self.root, kind)  # a stale record would lie
+            return {"changed": False, "loaded": None, "type": kind, "diff": _diff(None, None)}
+        if self.euid != 0:
+            raise KexecError("unloading a kernel needs root (CAP_SYS_BOOT): use become: true")
+        if not check_mode:
+            self._unload(crash)
+            remove_record(self.root, kind)
+        return {"changed": True, "loaded": None, "type": kind, "diff": _diff(before, None)}
+
+    def _unload(self, crash):
+        flags = syscalls.KEXEC_FILE_UNLOAD | (syscalls.KEXEC_FILE_ON_CRASH if crash else 0)
+        try:
+            syscalls.kexec_file_load(-1, -1, None, flags, arch=self.arch)
+        except SyscallError as exc:
+            if exc.errno != errno.ENOSYS:
+                if exc.errno == errno.EPERM:
+                    exc.msg = "%s %s" % (exc.msg, self.explain_eperm(crash))
+                raise
+            # Kernels without kexec_file_load unload through kexec_load with no segments.
+            syscalls.kexec_load(0, [], syscalls.KEXEC_ON_CRASH if crash else 0, arch=self.arch)
+        if self.state.loaded(crash):
+            raise KexecError("the unload returned success but the kernel still reports an image loaded")
+
+
+def _check_readable(path, what):
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except FileNotFoundError:
+        raise KexecError("%s %s does not exist" % (what, path))
+    except IsADirectoryError:
+        raise KexecError("%s %s is a directory" % (what, path))
+    except PermissionError:
+        raise KexecError("%s %s cannot be read: run as root (become: true)" % (what, path))
+
+
+RECORD_KEYS = ("type", "kernel", "kernel_sha256", "kernel_release", "initrd", "initrd_sha256", "cmdline", "source")
+
+
+def _record(plan, method, boot_id=None):
+    record = dict((key, plan[key]) for key in RECORD_KEYS)
+    record["method"] = method
+    if boot_id:
+        record["boot_id"] = boot_id
+    return record
+
+
+def _same_load(current, plan, method):
+    if not current or "kernel_sha256" not in current:
+        return False
+    same = all(current.get(key) == plan[key] for key in ("type", "kernel_sha256", "initrd_sha256", "cmdline"))
+    return same and method in ("auto", current.get("method"))
+
+
+DESCRIBE_KEYS = ("type", "method") + RECORD_KEYS[1:] + ("by",)
+
+
+def _describe(record):
+    """A record as the text diff mode shows."""
+    if record is None:
+        return "loaded: false\n"
+    lines = ["loaded: true"] + ["%s: %s" % (key, record[key]) for key in DESCRIBE_KEYS if key in record]
+    return "\n".join(lines) + "\n"
+
+
+def _diff(before, after):
+    return {"before": _describe(before), "after": _describe(after),
+            "before_header": "kexec image (before)", "after_header": "kexec image (after)"}
+
+
+def _result(changed, before, after, plan, loaded, method, reason):
+    result = dict((key, value) for key, value in plan.items() if not key.startswith("_"))
+    result.update({
+        "changed": changed,
+        "method": method,
+        "method_reason": reason,
+        "loaded": loaded,
+        "image": plan["_image"].as_dict(),
+        "diff": _diff(before, after),
+    })
+    return result
+
+
+__all__ = ("FALLBACK_ERRNOS", "Kexec", "LoadRequest")

@@ -1,0 +1,571 @@
+"""reserve: kdump_reserve's logic on a fake Debian host (GRUB defaults, fake grub-mkconfig).
+
+The host is fakes.fake_host: /proc/cmdline has crashkernel=384M-:128M, /proc/iomem shows
+two Crash kernel regions (128M + 16M) and System RAM just under 8G (8G once the kernel
+rounds it up to 128M). /etc/default/grub is Debian's, without crashkernel=.
+"""
+
+import errno
+import os
+
+import pytest
+
+from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel import reserve
+from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel.auto import auto_size
+from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel.kernel import (
+    round_system_ram, system_ram_from_iomem,
+)
+from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel.value import parse, reserved_bytes
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
+
+from ...fakes import bootloader as bf
+from ...fakes import host as fakes
+
+MIB = 1 << 20
+GIB = 1 << 30
+DEFAULTS = "etc/default/grub"
+CFG = "boot/grub/grub.cfg"
+RAM = 8 * GIB - 549888  # the System RAM lines of fakes.IOMEM, added up by hand
+CRASH_SIZE = 0x9000000  # fake_host's kexec_crash_size: 144M
+IOMEM_HIDDEN = "".join("%s-%s : %s\n" % ("0" * 8, "0" * 8, line.partition(" : ")[2])
+                       for line in fakes.IOMEM.splitlines())
+
+
+def iomem_with_ram(size):
+    return "00000000-00000fff : Reserved\n00001000-%08x : System RAM\n" % (size + 0xfff)
+
+
+@pytest.fixture
+def debian(host):
+    """fake_host plus Debian's /etc/default/grub (no crashkernel=); grub.cfg boots with 'quiet'."""
+    host.write(DEFAULTS, bf.default_grub())
+    return host
+
+
+@pytest.fixture
+def tools(debian, which):
+    return bf.grub_tools(debian.root)
+
+
+def ensure(host, tools, **kwargs):
+    kwargs.setdefault("machine", "x86_64")
+    return reserve.ensure_reservation(root=host.root, runner=tools, **kwargs)
+
+
+def generated(host):
+    new = host.path(CFG) + ".new"
+    return [["grub-mkconfig", "-o", new], ["grub-script-check", new]]
+
+
+def without_backups(snapshot):
+    return dict((path, data) for path, data in snapshot.items() if not path.endswith(".kexec-bak"))
+
+
+def test_the_fake_ram_is_what_the_tests_assume():
+    assert system_ram_from_iomem(fakes.IOMEM) == RAM
+    assert round_system_ram(RAM) == 8 * GIB
+
+
+# --- present with an explicit size -----------------------------------------------------------
+
+
+def test_present_edits_the_defaults_regenerates_and_reports(debian, tools):
+    old_defaults = debian.read(DEFAULTS)
+    old_cfg = debian.read(CFG)
+    result = ensure(debian, tools, size="256M")
+
+    assert tools.calls == generated(debian)
+    assert not debian.exists(CFG + ".new")
+    new_defaults = debian.read(DEFAULTS)
+    assert new_defaults == old_defaults.replace('GRUB_CMDLINE_LINUX=""', 'GRUB_CMDLINE_LINUX="crashkernel=256M"')
+    assert bf.effective_args(debian.root) == "crashkernel=256M quiet"  # as sh reads the file
+    assert "root=UUID=%s ro crashkernel=256M quiet\n" % fakes.ROOT_UUID in debian.read(CFG)
+
+    assert result["changed"] is True
+    assert result["bootloader"] == "grub"
+    assert result["crashkernel"] == "256M"
+    assert result["active"] == "384M-:128M"
+    assert result["reserved"] == 144 * MIB  # the two Crash kernel regions of /proc/iomem
+    assert result["expected"] == 256 * MIB
+    assert result["system_ram"] == RAM
+    assert result["reboot_required"] is True
+    assert result["changed_files"] == [debian.path(DEFAULTS)]
+    assert "explanation" not in result
+
+    [backup] = result["backups"]
+    assert backup.startswith(debian.path(DEFAULTS) + ".") and backup.endswith(".kexec-bak")
+    with open(backup) as handle:
+        assert handle.read() == old_defaults
+    cfg_backups = [name for name in os.listdir(debian.path("boot/grub")) if name.startswith("grub.cfg.")]
+    assert len(cfg_backups) == 1
+    assert debian.read("boot/grub/" + cfg_backups[0]) == old_cfg
+
+    assert result["diff"] == [{"before": old_defaults, "after": new_defaults,
+                               "before_header": "/etc/default/grub", "after_header": "/etc/default/grub"}]
+
+
+def test_second_run_changes_nothing(debian, tools):
+    ensure(debian, tools, size="256M")
+    before = debian.snapshot()
+    calls = len(tools.calls)
+    result = ensure(debian, tools, size="256M")
+    assert result["changed"] is False
+    assert len(tools.calls) == calls  # no generator
+    assert debian.snapshot() == before
+    assert (result["changed_files"], result["backups"], result["diff"]) == ([], [], [])
+    assert (result["crashkernel"], result["expected"], result["reboot_required"]) == ("256M", 256 * MIB, True)
+
+
+def test_the_same_value_in_another_spelling_is_no_change(debian, tools):
+    ensure(debian, tools, size="256M")
+    calls = len(tools.calls)
+    result = ensure(debian, tools, size="crashkernel=262144K")
+    assert (result["changed"], result["crashkernel"], len(tools.calls)) == (False, "256M", calls)
+
+
+def test_a_new_size_replaces_the_old_one(debian, tools):
+    ensure(debian, tools, size="256M")
+    result = ensure(debian, tools, size="512M")
+    assert result["changed"] is True
+    assert bf.effective_args(debian.root) == "crashkernel=512M quiet"
+    assert (result["crashkernel"], result["expected"]) == ("512M", 512 * MIB)
+    assert "crashkernel=512M quiet\n" in debian.read(CFG) and "crashkernel=256M" not in debian.read(CFG)
+
+
+def test_no_reboot_required_when_the_running_kernel_has_it(debian, tools):
+    result = ensure(debian, tools, size="384M-:128M")
+    assert result["changed"] is True
+    assert (result["crashkernel"], result["active"], result["reboot_required"]) == ("384M-:128M", "384M-:128M", False)
+    assert result["expected"] == 128 * MIB
+
+
+@pytest.mark.parametrize("size, expected", [
+    # the kernel matches ranges against the RAM rounded up to 128M: 8G, not the 8G - 537K there is
+    ("0-8G:128M,8G-:384M", 384 * MIB),
+    ("2G-64G:256M,64G-:512M", 256 * MIB),
+    ("16G-:512M", 0),  # no range matches
+    ("1G,high", GIB + 256 * MIB),  # plus x86_64's default low part
+    ("256M@16M", 256 * MIB),
+])
+def test_expected_is_the_kernels_arithmetic_on_the_fake_ram(debian, tools, size, expected):
+    assert ensure(debian, tools, size=size)["expected"] == expected
+
+
+def test_a_high_value_is_reported_as_configured(debian, tools):
+    # last_crashkernel() without a suffix skips ',high' tokens; the value must still be reported
+    result = ensure(debian, tools, size="1G,high")
+    assert bf.effective_args(debian.root) == "crashkernel=1G,high quiet"
+    assert (result["crashkernel"], result["expected"], result["reboot_required"]) == ("1G,high", GIB + 256 * MIB, True)
+    again = ensure(debian, tools, size="1G,high")
+    assert (again["changed"], again["crashkernel"]) == (False, "1G,high")
+
+
+def test_a_high_value_the_kernel_booted_with_needs_no_reboot(debian, tools):
+    debian.write("proc/cmdline", fakes.CMDLINE.replace("crashkernel=384M-:128M", "crashkernel=1G,high") + "\n")
+    result = ensure(debian, tools, size="1G,high")
+    assert (result["active"], result["reboot_required"]) == ("1G,high", False)
+
+
+def test_a_plain_value_wins_over_high_as_in_the_kernel(debian, tools):
+    debian.write("proc/cmdline", "ro crashkernel=256M crashkernel=1G,high\n")
+    result = ensure(debian, tools, size="256M")
+    assert (result["active"], result["reboot_required"]) == ("256M", False)
+
+
+def test_a_lone_low_value_is_reported_and_reserves_nothing(debian, tools):
+    result = ensure(debian, tools, size="256M,low")
+    assert (result["crashkernel"], result["expected"]) == ("256M,low", 0)
+
+
+def test_explicit_size_works_without_root(debian, tools):
+    debian.write("proc/iomem", IOMEM_HIDDEN)
+    debian.set_sys("sys/kernel/kexec_crash_size", 64 * MIB)
+    result = ensure(debian, tools, size="256M")
+    assert (result["changed"], result["crashkernel"]) == (True, "256M")
+    assert (result["system_ram"], result["expected"]) == (None, 0)
+    assert result["reserved"] == 64 * MIB  # from kexec_crash_size when iomem hides addresses
+
+
+# --- size: auto ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("machine, iomem, value, reserves", [
+    ("x86_64", fakes.IOMEM, "2G-64G:256M,64G-:512M", "256M"),
+    ("aarch64", fakes.IOMEM, "2G-4G:256M,4G-64G:320M,64G-:576M", "320M"),
+    ("x86_64", iomem_with_ram(GIB), "0-2G:192M,2G-64G:256M,64G-:512M", "192M"),
+])
+def test_auto_uses_auto_size_for_the_fake_ram(debian, tools, machine, iomem, value, reserves):
+    debian.write("proc/iomem", iomem)
+    ram = system_ram_from_iomem(iomem)
+    result = ensure(debian, tools, size="auto", machine=machine)
+    assert (result["crashkernel"], result["explanation"]) == auto_size(machine, ram)
+    assert result["crashkernel"] == value
+    assert "it reserves %s" % reserves in result["explanation"]
+    assert result["expected"] == reserved_bytes(value, ram) > 0
+    assert bf.effective_args(debian.root) == "crashkernel=%s quiet" % value
+
+
+def test_auto_is_the_default(debian, tools):
+    result = ensure(debian, tools)
+    assert result["crashkernel"] == "2G-64G:256M,64G-:512M" and "explanation" in result
+
+
+def test_auto_without_root_visible_iomem_asks_for_become(debian, tools):
+    debian.write("proc/iomem", IOMEM_HIDDEN)
+    before = debian.snapshot()
+    with pytest.raises(KexecError, match=r"size: auto needs the host's RAM from /proc/iomem.*become: true"):
+        ensure(debian, tools, size="auto")
+    assert debian.snapshot() == before
+    assert tools.calls == []
+
+
+def test_no_explanation_for_absent(debian, tools):
+    assert "explanation" not in ensure(debian, tools, state="absent")
+
+
+# --- malformed sizes -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size, problem", [
+    ("256Q", "crashkernel=256Q: unknown size suffix 'Q' at position 3"),
+    ("1.5G", "unexpected '.' at position 1"),
+    ("2G-1G:256M", "range end 1G is not above its start 2G"),
+    ("0256M", "starts with 0, which makes the kernel read it as octal"),
+    ("256M@", "offset after '@' expected at position 5"),
+    ("256M@1M", "offset 1M is not a multiple of 16M"),
+    ("auto,high", "size expected, found 'a'"),
+    ("", "size expected at position 0"),
+])
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_malformed_size_names_the_problem_and_writes_nothing(debian, tools, size, problem, check_mode):
+    before = debian.snapshot()
+    with pytest.raises(KexecError) as caught:
+        ensure(debian, tools, size=size, check_mode=check_mode)
+    assert problem in caught.value.msg
+    assert debian.snapshot() == before
+    assert tools.calls == []
+
+
+def test_high_on_an_arch_without_it_is_refused(debian, tools):
+    with pytest.raises(KexecError, match="s390x reads no ',high' value"):
+        ensure(debian, tools, size="1G,high", machine="s390x")
+    assert tools.calls == []
+
+
+# --- state: absent ---------------------------------------------------------------------------
+
+
+def test_absent_removes_it_and_regenerates(debian, tools):
+    debian.write(DEFAULTS, bf.default_grub(linux='"crashkernel=256M"'))
+    debian.write(CFG, bf.grub_cfg_with_args("crashkernel=256M quiet", "crashkernel=256M"))
+    old = debian.read(DEFAULTS)
+    result = ensure(debian, tools, state="absent", size="512M")  # size is ignored
+    assert tools.calls == generated(debian)
+    assert bf.effective_args(debian.root) == "quiet"
+    assert "crashkernel" not in debian.read(DEFAULTS)
+    assert "crashkernel" not in debian.read(CFG)
+    assert result["changed"] is True
+    assert (result["crashkernel"], result["expected"]) == (None, 0)
+    assert result["active"] == "384M-:128M"
+    assert result["reboot_required"] is True  # the running kernel still has crashkernel=
+    assert result["changed_files"] == [debian.path(DEFAULTS)]
+    [backup] = result["backups"]
+    with open(backup) as handle:
+        assert handle.read() == old
+
+    again = ensure(debian, tools, state="absent")
+    assert (again["changed"], len(tools.calls), again["reboot_required"]) == (False, 2, True)
+
+
+def test_absent_takes_it_out_of_the_kdump_tools_dropin(debian, tools):
+    debian.write("etc/default/grub.d/kdump-tools.cfg", bf.KDUMP_TOOLS_CFG)
+    debian.write(CFG, bf.grub_cfg_with_args("quiet crashkernel=384M-:128M"))
+    result = ensure(debian, tools, state="absent")
+    assert result["changed_files"] == [debian.path("etc/default/grub.d/kdump-tools.cfg")]
+    assert bf.effective_args(debian.root) == "quiet"
+    assert "crashkernel" not in debian.read(CFG)
+
+
+def test_absent_with_nothing_anywhere_is_no_change_and_no_reboot(debian, tools):
+    debian.write("proc/cmdline", fakes.CMDLINE.replace(" crashkernel=384M-:128M", "") + "\n")
+    before = debian.snapshot()
+    result = ensure(debian, tools, state="absent")
+    assert (result["changed"], result["crashkernel"], result["active"], result["reboot_required"]) == (
+        False, None, None, False)
+    assert tools.calls == [] and debian.snapshot() == before
+
+
+# --- check mode ------------------------------------------------------------------------------
+
+
+def test_check_mode_writes_nothing_but_reports_the_change(debian, tools):
+    before = debian.snapshot()
+    old = debian.read(DEFAULTS)
+    result = ensure(debian, tools, size="256M", check_mode=True)
+    assert debian.snapshot() == before
+    assert tools.calls == []
+    assert result["changed"] is True
+    assert (result["crashkernel"], result["expected"], result["reboot_required"]) == ("256M", 256 * MIB, True)
+    assert result["changed_files"] == [debian.path(DEFAULTS)]
+    assert result["backups"] == []
+    [diff] = result["diff"]
+    assert diff["before"] == old
+    assert diff["after"] == old.replace('GRUB_CMDLINE_LINUX=""', 'GRUB_CMDLINE_LINUX="crashkernel=256M"')
+    assert diff["before_header"] == diff["after_header"] == "/etc/default/grub"
+
+
+def test_check_mode_reports_what_a_real_run_does(debian, tools):
+    planned = ensure(debian, tools, size="0-8G:128M,8G-:384M", check_mode=True)
+    done = ensure(debian, tools, size="0-8G:128M,8G-:384M")
+    for key in ("changed", "crashkernel", "expected", "reboot_required", "changed_files", "diff"):
+        assert planned[key] == done[key], key
+
+
+def test_check_mode_absent_reports_none_configured(debian, tools):
+    debian.write(DEFAULTS, bf.default_grub(linux='"crashkernel=256M"'))
+    before = debian.snapshot()
+    result = ensure(debian, tools, state="absent", check_mode=True)
+    assert (result["changed"], result["crashkernel"], result["expected"]) == (True, None, 0)
+    assert debian.snapshot() == before and tools.calls == []
+
+
+# --- a missed update-grub --------------------------------------------------------------------
+
+
+def test_needs_regenerate_when_only_grub_cfg_lags(debian, tools):
+    debian.write(DEFAULTS, bf.default_grub(linux='"crashkernel=256M"'))
+    defaults = debian.read_bytes(DEFAULTS)
+    result = ensure(debian, tools, size="256M")
+    assert result["changed"] is True
+    assert tools.calls == generated(debian)
+    assert debian.read_bytes(DEFAULTS) == defaults
+    assert (result["changed_files"], result["backups"], result["diff"]) == ([], [], [])
+    assert "ro crashkernel=256M quiet\n" in debian.read(CFG)
+    assert ensure(debian, tools, size="256M")["changed"] is False
+    assert len(tools.calls) == 2
+
+
+def test_needs_regenerate_in_check_mode_runs_nothing(debian, tools):
+    debian.write(DEFAULTS, bf.default_grub(linux='"crashkernel=256M"'))
+    before = debian.snapshot()
+    result = ensure(debian, tools, size="256M", check_mode=True)
+    assert (result["changed"], result["crashkernel"]) == (True, "256M")
+    assert tools.calls == [] and debian.snapshot() == before
+
+
+# --- generator failure -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("failure, message, ran", [
+    (dict(mkconfig_rc=1), r"generating the GRUB configuration failed .*rc=1\): mkconfig: error", 1),
+    (dict(check_ok=False), r"checking the new grub.cfg failed .*syntax error", 2),
+])
+def test_generator_failure_restores_the_defaults(debian, which, failure, message, ran):
+    tools = bf.grub_tools(debian.root, **failure)
+    before = debian.snapshot()
+    with pytest.raises(KexecError, match=message):
+        ensure(debian, tools, size="256M")
+    assert len(tools.calls) == ran
+    after = debian.snapshot()
+    assert after[DEFAULTS] == before[DEFAULTS]
+    assert without_backups(after) == before  # grub.cfg untouched, no grub.cfg.new left
+    assert ensure(debian, tools, size="256M", check_mode=True)["changed_files"] == [debian.path(DEFAULTS)]
+
+
+def test_missing_grub_tools_restore_the_defaults(debian, which):
+    which.clear()
+    tools = bf.grub_tools(debian.root)
+    before = debian.snapshot()
+    with pytest.raises(KexecError, match="none of grub-mkconfig, grub2-mkconfig is installed"):
+        ensure(debian, tools, size="256M")
+    assert without_backups(debian.snapshot()) == before
+    assert tools.calls == []
+
+
+# --- expected_bytes --------------------------------------------------------------------------
+
+
+def test_expected_reads_a_value_the_strict_parser_refuses_the_kernels_way():
+    with pytest.raises(KexecError):
+        parse("256M@")
+    with pytest.raises(KexecError):
+        parse("0256M")
+    assert reserve.expected_bytes("256M@", RAM, "x86_64") == 256 * MIB  # '@' with no offset: base 0
+    assert reserve.expected_bytes("0256M", RAM, "x86_64") == 0o256 * MIB  # octal, as the kernel reads it
+
+
+@pytest.mark.parametrize("configured", ["garbage", "256M,lowish", "2G-1G:256M", "-", "@"])
+def test_expected_is_zero_for_what_the_kernel_rejects(configured):
+    assert reserve.expected_bytes(configured, RAM, "x86_64") == 0
+
+
+@pytest.mark.parametrize("arch, expected", [
+    ("x86_64", GIB + 256 * MIB),
+    ("amd64", GIB + 256 * MIB),
+    ("aarch64", GIB + 128 * MIB),
+    ("s390x", 0),  # reads no ',high'
+])
+def test_expected_high_includes_the_default_low_part(arch, expected):
+    assert reserve.expected_bytes("1G,high", RAM, arch) == expected
+
+
+@pytest.mark.parametrize("configured, ram", [
+    (None, RAM), ("", RAM), ("256M", None), ("256M", 0),
+])
+def test_expected_is_zero_without_a_value_or_ram(configured, ram):
+    assert reserve.expected_bytes(configured, ram, "x86_64") == 0
+
+
+def test_expected_is_zero_when_it_does_not_fit_the_ram():
+    assert reserve.expected_bytes("256M", 256 * MIB, "x86_64") == 0
+    assert reserve.expected_bytes("256M", 256 * MIB + 1, "x86_64") == 256 * MIB
+
+
+def test_expected_matches_ranges_on_ram_rounded_to_128m():
+    assert reserve.expected_bytes("0-8G:128M,8G-:384M", RAM, "x86_64") == 384 * MIB
+    assert reserve.expected_bytes("0-8G:128M,8G-:384M", 8 * GIB - 128 * MIB, "x86_64") == 128 * MIB
+
+
+# --- wanted_value ----------------------------------------------------------------------------
+
+
+def test_wanted_value_is_canonical_without_explanation():
+    assert reserve.wanted_value("crashkernel=262144K", "x86_64", RAM) == ("256M", None)
+    assert reserve.wanted_value(" 2048M-64G:256M ", "x86_64", None) == ("2G-64G:256M", None)
+
+
+def test_wanted_value_auto():
+    assert reserve.wanted_value("auto", "x86_64", RAM) == auto_size("x86_64", RAM)
+    with pytest.raises(KexecError, match="become"):
+        reserve.wanted_value("auto", "x86_64", None)
+
+
+# --- shrink ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def kstate(host):
+    return KernelState(host.root)
+
+
+def crash_size(host):
+    return host.read("sys/kernel/kexec_crash_size")
+
+
+@pytest.mark.parametrize("shrink_to", ["128M", "134217728", 134217728, " 128m ", "0x8000000", "131072K"])
+def test_shrink_writes_the_new_size(host, kstate, shrink_to):
+    assert reserve.shrink(kstate, host.root, shrink_to, False) is True
+    assert crash_size(host) == "134217728\n"
+    assert kstate.kexec_crash_size == 128 * MIB
+
+
+def test_shrink_to_zero_frees_it_all(host, kstate):
+    assert reserve.shrink(kstate, host.root, "0", False) is True
+    assert crash_size(host) == "0\n"
+
+
+def test_shrink_in_check_mode_writes_nothing(host, kstate):
+    before = host.snapshot()
+    assert reserve.shrink(kstate, host.root, "128M", True) is True
+    assert host.snapshot() == before
+
+
+@pytest.mark.parametrize("shrink_to", [CRASH_SIZE, CRASH_SIZE - 1, "144M", CRASH_SIZE - os.sysconf("SC_PAGE_SIZE") + 1])
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_shrink_to_the_same_size_after_page_rounding_is_no_change(host, kstate, shrink_to, check_mode):
+    before = host.snapshot()
+    assert reserve.shrink(kstate, host.root, shrink_to, check_mode) is False
+    assert host.snapshot() == before
+
+
+def test_shrink_by_one_page_is_a_change(host, kstate):
+    target = CRASH_SIZE - os.sysconf("SC_PAGE_SIZE")
+    assert reserve.shrink(kstate, host.root, target, False) is True
+    assert crash_size(host) == "%d\n" % target
+
+
+@pytest.mark.parametrize("shrink_to", ["256M", CRASH_SIZE + 1])
+def test_shrink_cannot_grow(host, kstate, shrink_to):
+    before = host.snapshot()
+    with pytest.raises(KexecError, match=r"larger than the %d bytes reserved" % CRASH_SIZE):
+        reserve.shrink(kstate, host.root, shrink_to, False)
+    assert host.snapshot() == before
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_shrink_refuses_while_a_crash_kernel_is_loaded(tmp_path, check_mode):
+    host = fakes.fake_host(tmp_path, crash_loaded=1)
+    before = host.snapshot()
+    with pytest.raises(KexecError, match="a crash kernel is loaded: unload it first"):
+        reserve.shrink(KernelState(host.root), host.root, "128M", check_mode)
+    assert host.snapshot() == before
+
+
+@pytest.mark.parametrize("shrink_to", ["", "  ", "abc", "12Q", "128M,high", "-1", "1.5G", None])
+def test_shrink_refuses_what_is_not_a_size(host, kstate, shrink_to):
+    before = host.snapshot()
+    with pytest.raises(KexecError, match="is not a size: give bytes or a size like 128M"):
+        reserve.shrink(kstate, host.root, shrink_to, False)
+    assert host.snapshot() == before
+
+
+def test_shrink_without_the_sys_file(tmp_path):
+    host = fakes.fake_host(tmp_path, crash_size=None)
+    with pytest.raises(KexecError, match="/sys/kernel/kexec_crash_size is missing"):
+        reserve.shrink(KernelState(host.root), host.root, "128M", False)
+    assert not host.exists("sys/kernel/kexec_crash_size")
+
+
+@pytest.mark.parametrize("err, message", [
+    (errno.ENOENT, "the kernel refused to resize the crash region"),
+    (errno.EACCES, "writing /sys/kernel/kexec_crash_size failed"),
+])
+def test_shrink_reports_a_refused_write(host, kstate, monkeypatch, err, message):
+    opened = []
+
+    def refusing_open(path, mode="r"):
+        opened.append((path, mode))
+        raise OSError(err, os.strerror(err))
+    monkeypatch.setattr(reserve, "open", refusing_open, raising=False)
+    with pytest.raises(KexecError, match=message):
+        reserve.shrink(kstate, host.root, "128M", False)
+    assert opened == [(host.path("sys/kernel/kexec_crash_size"), "w")]
+
+
+def test_ensure_shrinks_and_reports_the_new_reservation(debian, tools):
+    debian.write("proc/iomem", IOMEM_HIDDEN)  # not root: reserved comes from kexec_crash_size
+    debian.write(DEFAULTS, bf.default_grub(linux='"crashkernel=256M"'))
+    debian.write(CFG, bf.grub_cfg_with_args("crashkernel=256M quiet"))
+    result = ensure(debian, tools, size="256M", shrink_to="128M")
+    assert result["changed"] is True  # only the shrink changed anything
+    assert tools.calls == []
+    assert result["reserved"] == 128 * MIB
+    assert crash_size(debian) == "134217728\n"
+    again = ensure(debian, tools, size="256M", shrink_to="128M")
+    assert (again["changed"], again["reserved"]) == (False, 128 * MIB)
+
+
+def test_ensure_shrink_in_check_mode(debian, tools):
+    debian.write(DEFAULTS, bf.default_grub(linux='"crashkernel=256M"'))
+    debian.write(CFG, bf.grub_cfg_with_args("crashkernel=256M quiet"))
+    before = debian.snapshot()
+    result = ensure(debian, tools, size="256M", shrink_to="128M", check_mode=True)
+    assert (result["changed"], result["reserved"]) == (True, 144 * MIB)
+    assert debian.snapshot() == before
+
+
+def test_ensure_refuses_a_shrink_that_would_grow(debian, tools):
+    with pytest.raises(KexecError, match="larger than"):
+        ensure(debian, tools, size="256M", shrink_to="1G")
+    assert crash_size(debian) == "%d\n" % CRASH_SIZE
+
+
+def test_refused_shrink_changes_no_bootloader_file(tmp_path, which):
+    host = fakes.fake_host(tmp_path, crash_size=128 << 20)
+    before = host.snapshot()
+    runner = bf.grub_tools(host.root)
+    with pytest.raises(KexecError, match="larger than"):
+        reserve.ensure_reservation(size="256M", shrink_to="512M", root=host.root, runner=runner, machine="x86_64")
+    assert host.snapshot() == before
+    assert runner.calls == []

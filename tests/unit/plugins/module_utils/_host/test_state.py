@@ -1,0 +1,111 @@
+import pytest
+
+from ansible_collections.kernel.kexec.plugins.module_utils._host.state import (
+    KernelState, Region, parse_iomem, parse_lockdown,
+)
+
+from ...fakes import host as fakes
+
+
+def test_parse_iomem_reads_nested_regions_with_inclusive_ends():
+    regions = parse_iomem(fakes.IOMEM + "not a region line\n0-\n")
+    by_name = {}
+    for region in regions:
+        by_name.setdefault(region.name, []).append(region)
+    assert len(regions) == 11
+    assert [(r.start, r.end) for r in by_name["Crash kernel"]] == [fakes.CRASH_LOW, fakes.CRASH_HIGH]
+    assert [r.size for r in by_name["Crash kernel"]] == [128 << 20, 16 << 20]
+    assert by_name["System ROM"][0].as_dict() == {"start": 0xf0000, "end": 0xfffff, "size": 0x10000}
+    assert by_name["System RAM"][-1].start == 0x100000000  # more than 8 hex digits
+
+
+def test_region_of_one_byte():
+    assert Region(0x1000, 0x1000, "x").size == 1
+
+
+@pytest.mark.parametrize("text, mode", [
+    ("[none] integrity confidentiality", "none"),
+    ("none [integrity] confidentiality", "integrity"),
+    ("none integrity [confidentiality]\n", "confidentiality"),
+    ("none integrity confidentiality", None),
+    ("", None),
+    (None, None),
+])
+def test_parse_lockdown(text, mode):
+    assert parse_lockdown(text) == mode
+
+
+def test_kernel_state_reads_each_file(tmp_path):
+    host = fakes.fake_host(tmp_path, loaded=1, crash_loaded=0, crash_size=0x9000000, load_disabled=1,
+                           lockdown="none [integrity] confidentiality")
+    host.set_sys("proc/sys/kernel/kexec_load_limit_reboot", -1)
+    host.set_sys("proc/sys/kernel/kexec_load_limit_panic", 0)
+    state = KernelState(host.root)
+    assert state.kexec_supported
+    assert state.kexec_loaded is True
+    assert state.kexec_crash_loaded is False
+    assert (state.loaded(False), state.loaded(True)) == (True, False)
+    assert state.kexec_crash_size == 0x9000000
+    assert state.kexec_load_disabled is True
+    assert (state.load_limit(False), state.load_limit(True)) == (-1, 0)
+    assert state.lockdown == "integrity" and state.locked_down
+    assert state.cmdline == fakes.CMDLINE
+    assert state.release == fakes.RELEASE
+    assert state.boot_id == fakes.BOOT_ID
+    assert [(r.start, r.end) for r in state.crash_regions()] == [fakes.CRASH_LOW, fakes.CRASH_HIGH]
+
+
+def test_kernel_state_crash_loaded_is_its_own_file(tmp_path):
+    state = KernelState(fakes.fake_host(tmp_path, loaded=0, crash_loaded=1).root)
+    assert (state.loaded(False), state.loaded(True)) == (False, True)
+
+
+def test_kernel_state_missing_files(tmp_path):
+    state = KernelState(str(tmp_path))
+    assert state.kexec_supported is False
+    assert state.kexec_loaded is False and state.kexec_crash_loaded is False
+    assert state.kexec_crash_size is None
+    assert state.kexec_load_disabled is False
+    assert state.load_limit(False) is None and state.load_limit(True) is None
+    assert state.lockdown is None and state.locked_down is False
+    assert state.cmdline == ""
+    assert state.release is None and state.boot_id is None
+    assert state.iomem() == [] and state.crash_regions() == []
+    assert state.kernel_config() == {}
+
+
+def test_kernel_state_empty_values_read_as_none(tmp_path):
+    host = fakes.FakeHost(tmp_path)
+    host.write("sys/kernel/kexec_crash_size", "\n")
+    host.write("proc/iomem", "")
+    state = KernelState(host.root)
+    assert state.kexec_crash_size is None
+    assert state.iomem() == []
+
+
+def test_kernel_state_path_under_a_file_reads_as_missing(tmp_path):
+    fakes.FakeHost(tmp_path).write("sys", "a file where a directory should be")
+    assert KernelState(str(tmp_path)).kexec_loaded is False
+
+
+@pytest.mark.parametrize("lockdown, locked", [
+    (fakes.LOCKDOWN_NONE, False),
+    ("none [integrity] confidentiality", True),
+    ("none integrity [confidentiality]", True),
+    (None, False),
+])
+def test_locked_down(tmp_path, lockdown, locked):
+    assert KernelState(fakes.fake_host(tmp_path, lockdown=lockdown).root).locked_down is locked
+
+
+def test_kernel_config_of_running_and_named_release(tmp_path):
+    host = fakes.fake_host(tmp_path, config=(
+        "#\n# Automatically generated file; DO NOT EDIT.\n#\n"
+        "CONFIG_KEXEC=y\n# CONFIG_KEXEC_SIG is not set\nCONFIG_KEXEC_FILE=y\n"
+        'CONFIG_CMDLINE="console=ttyS0 quiet"\nNOT_CONFIG=y\n'))
+    host.write("boot/config-%s" % fakes.OLD_RELEASE, "CONFIG_KEXEC_FILE=m\n")
+    state = KernelState(host.root)
+    assert state.kernel_config() == {
+        "CONFIG_KEXEC": "y", "CONFIG_KEXEC_FILE": "y", "CONFIG_CMDLINE": '"console=ttyS0 quiet"'}
+    assert state.kernel_config(fakes.OLD_RELEASE) == {"CONFIG_KEXEC_FILE": "m"}
+    assert state.kernel_config("9.9.9") == {}

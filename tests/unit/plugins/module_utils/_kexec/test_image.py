@@ -1,0 +1,118 @@
+import pytest
+
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.image import check_for_file_load, inspect
+
+from ...fakes import host as fakes
+
+
+@pytest.fixture
+def image_file(tmp_path):
+    """Write ``content`` (bytes) or a fake bzImage (keyword fields) and return its path."""
+    def make(content=None, **fields):
+        path = str(tmp_path / "vmlinuz")
+        if content is None:
+            return fakes.write_bzimage(path, **fields)
+        return fakes.write_file(path, content)
+    return make
+
+
+def test_inspect_bzimage(image_file):
+    path = image_file(release="6.12.9-amd64", protocol=0x020f, cmdline_size=2047)
+    image = inspect(path)
+    assert (image.kind, image.release, image.protocol, image.cmdline_max) == ("bzImage", "6.12.9-amd64", 0x20f, 2047)
+    assert image.x86_64_loadable is True
+    assert image.as_dict() == {"path": path, "format": "bzImage", "release": "6.12.9-amd64",
+                               "boot_protocol": "2.15", "cmdline_max": 2047}
+
+
+def test_inspect_bzimage_without_version_string(image_file):
+    assert inspect(image_file(release=None)).release is None
+
+
+@pytest.mark.parametrize("protocol, cmdline_max", [(0x0205, 255), (0x0206, 4095), (0x020f, 4095)])
+def test_cmdline_size_is_read_from_boot_protocol_2_06(image_file, protocol, cmdline_max):
+    assert inspect(image_file(protocol=protocol, cmdline_size=4095)).cmdline_max == cmdline_max
+
+
+@pytest.mark.parametrize("protocol, loadflags, xloadflags, loadable", [
+    (0x020c, 0x01, 0x03, True),
+    (0x020b, 0x01, 0x03, False),  # before 2.12
+    (0x020f, 0x00, 0x03, False),  # not LOADED_HIGH: a zImage
+    (0x020f, 0x01, 0x02, False),  # not XLF_KERNEL_64
+    (0x020f, 0x01, 0x01, False),  # not XLF_CAN_BE_LOADED_ABOVE_4G
+])
+def test_x86_64_loadable(image_file, protocol, loadflags, xloadflags, loadable):
+    image = inspect(image_file(protocol=protocol, loadflags=loadflags, xloadflags=xloadflags))
+    assert image.x86_64_loadable is loadable
+
+
+@pytest.mark.parametrize("content, kind", [
+    (bytes(0x38) + b"ARM\x64" + bytes(0x200), "arm64-Image"),
+    (b"MZ\0\0zimg" + bytes(0x200), "EFI-zboot"),
+    (b"\x7fELF\x02\x01\x01" + bytes(0x200), "ELF"),
+    (b"070701" + bytes(0x200), "unknown"),  # a cpio archive: large enough, no known header
+    (fakes.bzimage_bytes()[:0x267], "unknown"),  # a bzImage cut inside its setup header
+])
+def test_inspect_other_formats(image_file, content, kind):
+    image = inspect(image_file(content))
+    assert image.kind == kind
+    assert image.release is None and image.as_dict()["boot_protocol"] is None
+
+
+@pytest.mark.parametrize("content", [
+    fakes.GZIP_INITRD,
+    b"\x28\xb5\x2f\xfd" + bytes(2000),  # zstd
+    b"BZh91AY&SY" + bytes(2000),  # bzip2
+    b"hello",
+    bytes(63),
+])
+def test_inspect_refuses_what_is_not_a_kernel(image_file, content):
+    path = image_file(content)
+    with pytest.raises(KexecError, match="is not a kernel image") as info:
+        inspect(path)
+    assert path in info.value.msg
+
+
+def test_inspect_missing_and_directory(tmp_path):
+    with pytest.raises(KexecError, match="does not exist"):
+        inspect(str(tmp_path / "vmlinuz-nope"))
+    with pytest.raises(KexecError, match="is a directory"):
+        inspect(str(tmp_path))
+
+
+@pytest.mark.parametrize("cmdline", ["x" * 2016, "\u00e9" * 1008])
+def test_longest_cmdline_accepted(image_file, cmdline):
+    # cmdline_size 2047 = 2016 bytes + NUL + 30 bytes bzImage64_load keeps for elfcorehdr=
+    check_for_file_load(inspect(image_file(cmdline_size=2047)), cmdline, "x86_64")
+
+
+@pytest.mark.parametrize("cmdline, length", [("x" * 2017, 2017), ("\u00e9" * 1009, 2018)])
+def test_one_byte_too_long_cmdline_refused(image_file, cmdline, length):
+    with pytest.raises(KexecError) as info:
+        check_for_file_load(inspect(image_file(cmdline_size=2047)), cmdline, "x86_64")
+    assert "command line is %d bytes" % length in info.value.msg
+    assert "at most 2016" in info.value.msg
+
+
+@pytest.mark.parametrize("fields", [
+    dict(protocol=0x0205),
+    dict(protocol=0x020b),
+    dict(xloadflags=0x02),
+    dict(xloadflags=0x01),
+])
+def test_file_load_refuses_kernel_it_cannot_load(image_file, fields):
+    with pytest.raises(KexecError, match="cannot be loaded by kexec_file_load"):
+        check_for_file_load(inspect(image_file(**fields)), "ro", "x86_64")
+
+
+@pytest.mark.parametrize("content", [b"\x7fELF\x02\x01\x01" + bytes(0x200), b"070701" + bytes(0x200)])
+def test_file_load_on_x86_needs_a_bzimage(image_file, content):
+    with pytest.raises(KexecError, match="is not an x86 bzImage"):
+        check_for_file_load(inspect(image_file(content)), "ro", "x86_64")
+
+
+@pytest.mark.parametrize("content", [None, b"\x7fELF\x02\x01\x01" + bytes(0x200)])
+def test_file_load_checks_are_x86_only(image_file, content):
+    image = inspect(image_file(content, xloadflags=0) if content is None else image_file(content))
+    check_for_file_load(image, "x" * 10000, "aarch64")
