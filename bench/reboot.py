@@ -29,11 +29,15 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 GUEST = "kexec-bench"
+# name: (playbook, extra vars). The first three run by default; --methods picks others.
 METHODS = {
-    "kexec_reboot": "kexec_reboot.yml",
-    "builtin": "builtin_reboot.yml",
-    "kexec-tools": "kexec_tools_reboot.yml",
+    "kexec_reboot": ("kexec_reboot.yml", {}),
+    "builtin": ("builtin_reboot.yml", {}),
+    "kexec-tools": ("kexec_tools_reboot.yml", {}),
+    "kexec_reboot-legacy": ("kexec_reboot.yml", {"bench_method": "legacy"}),
+    "kexec_reboot-file": ("kexec_reboot.yml", {"bench_method": "file"}),
 }
+DEFAULT_METHODS = ("kexec_reboot", "builtin", "kexec-tools")
 RUN_TIMEOUT = 900
 
 
@@ -87,15 +91,17 @@ class RunFailed(Exception):
     pass
 
 
-def run_playbook(inventory, playbook):
+def run_playbook(inventory, method):
     """(start, end, task_done, task_elapsed): wall clock (time.time) of the run and of the task's end.
 
     Raises RunFailed when the playbook fails or hangs past RUN_TIMEOUT (ansible.builtin.reboot
     can wait for ever on a stale SSH control master: ansible/ansible#84573).
     """
+    playbook, extra_vars = METHODS[method]
     start = time.time()
     try:
-        proc = subprocess.run(["ansible-playbook", "-i", inventory, os.path.join(HERE, playbook)],
+        proc = subprocess.run(["ansible-playbook", "-i", inventory, "-e", json.dumps(extra_vars),
+                               os.path.join(HERE, playbook)],
                               capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
     except subprocess.TimeoutExpired:
         raise RunFailed("hung for %ds" % RUN_TIMEOUT)
@@ -111,6 +117,8 @@ def run_playbook(inventory, playbook):
 def main():
     parser = argparse.ArgumentParser(description="kexec_reboot vs ansible.builtin.reboot on a QEMU guest")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=list(DEFAULT_METHODS),
+                        help="what to alternate; the first is the base of the ratios (default: %(default)s)")
     args = parser.parse_args()
     inventory = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kexec-bench-inventory.ini")
     info = json.loads(guest("start", GUEST))
@@ -119,13 +127,13 @@ def main():
         probe = BannerProbe(info["port"])
         probe.start()
         print("warm-up: one unmeasured firmware reboot (the first after a cold boot is the slowest)", flush=True)
-        run_playbook(inventory, METHODS["builtin"])
-        samples = {name: [] for name in METHODS}
-        failures = {name: 0 for name in METHODS}
+        run_playbook(inventory, "builtin")
+        samples = {name: [] for name in args.methods}
+        failures = {name: 0 for name in args.methods}
         for round_number in range(1, args.rounds + 1):
-            for name, playbook in METHODS.items():
+            for name in args.methods:
                 try:
-                    start, end, done, task_elapsed = run_playbook(inventory, playbook)
+                    start, end, done, task_elapsed = run_playbook(inventory, name)
                 except RunFailed as exc:
                     failures[name] += 1
                     print("round %d %-13s FAILED: %s" % (round_number, name, exc), flush=True)
@@ -144,15 +152,16 @@ def main():
     finally:
         guest("stop", GUEST)
     print("\nmedians over %d rounds (TCG guest, 2 vCPU, 2 GiB)" % args.rounds)
-    base = statistics.median(row[0] for row in samples["kexec_reboot"])
+    base_name = args.methods[0]
+    base = statistics.median(row[0] for row in samples[base_name]) if samples[base_name] else float("nan")
     for name, rows in samples.items():
         if not rows:
             print("%-13s no successful run (%d failed)" % (name, failures[name]))
             continue
         wall = statistics.median(row[0] for row in rows)
         latencies = [row[2] for row in rows if row[2] is not None]
-        print("%-13s wall %6.1fs  kexec_reboot/%s = %.2f  sshd-to-return %s  failed or hung %d" % (
-            name, wall, name, base / wall,
+        print("%-19s wall %6.1fs  %s/%s = %.2f  sshd-to-return %s  failed or hung %d" % (
+            name, wall, base_name, name, base / wall,
             "%.2fs" % statistics.median(latencies) if latencies else "n/a", failures[name]))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # Options shared by kexec_load and kexec_reboot (module_utils/argspec.py LOAD_OPTIONS).
+    # Options shared by kexec_load and kexec_reboot (module_utils/_argspec.py LOAD_OPTIONS).
     DOCUMENTATION = r"""
 options:
   kernel:
@@ -49,10 +49,19 @@ options:
     default: true
   method:
     description:
-      - V(file) uses C(kexec_file_load) (Linux 3.17+; the kernel parses the image and checks signatures).
-      - V(legacy) uses C(kexec_load) with segments built on the target; not implemented yet, it fails with a clear message.
-      - V(auto) uses C(kexec_file_load) and would fall back to V(legacy) only when the file syscall is missing or
-        refuses the image format, never after a signature refusal or under lockdown.
+      - V(file) uses C(kexec_file_load) (Linux 3.17+). The kernel parses the image, checks signatures, and
+        boots it through purgatory, which verifies the sha256 of every segment first.
+      - V(legacy) uses C(kexec_load) with segments built on the target in Python (x86_64 only), namely the
+        compressed kernel, the initrd, boot_params with the command line and the memory map, a small entry
+        stub of the collection's own, and for O(type=crash) the ELF core header. Nothing verifies the
+        segments after the kernel copied them at load time (as with C(kexec -i)); this skips purgatory's
+        digest check, which is what makes it faster to boot. Refused under lockdown and with Secure Boot
+        (the kernel only accepts signed images through V(file)). EFI runtime services are not passed on;
+        on EFI hosts the new kernel runs without them (ACPI is found through the RSDP address).
+        Check mode and diff show the segment table.
+      - V(auto) uses C(kexec_file_load) and falls back to V(legacy) only when the file syscall is missing or
+        refuses the image format (ENOSYS, EINVAL, ENOEXEC, EOPNOTSUPP), never after a signature refusal or
+        under lockdown; the result's C(method_reason) says which method loaded and why.
     type: str
     choices: [auto, file, legacy]
     default: auto

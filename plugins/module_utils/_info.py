@@ -12,30 +12,13 @@ from ansible_collections.kernel.kexec.plugins.module_utils._boot.entry import de
 from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel.kernel import current_value
 from ansible_collections.kernel.kexec.plugins.module_utils._host.arch import host_machine
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState, crash_reserved
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import methods
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.record import current_load
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.syscalls import ARCHES
 
-# Set to True when the legacy kexec_load loader lands (segments.py / bzimage.py).
-LEGACY_LOADER_IMPLEMENTED = False
-
-
 def usable_methods(state, machine):
-    """Load methods that can work here now, judged from config, lockdown and arch."""
-    if machine not in ARCHES or not state.kexec_supported or state.kexec_load_disabled:
-        return []
-    config = state.kernel_config()
-
-    def enabled(option):
-        # No config file: assume a modern kernel. In a config file an option that is off is
-        # only a comment ("# CONFIG_KEXEC_FILE is not set"), so absent means off.
-        return config.get(option) == "y" if config else True
-
-    methods = []
-    if enabled("CONFIG_KEXEC_FILE"):
-        methods.append("file")
-    if LEGACY_LOADER_IMPLEMENTED and enabled("CONFIG_KEXEC") and not state.locked_down:
-        methods.append("legacy")
-    return methods
+    """Load methods that can work here now (see _kexec/methods.py)."""
+    return methods.usable(state, machine, ARCHES)
 
 
 def gather(root="/", machine=None):

@@ -13,10 +13,14 @@ description:
   - Loads a kernel (and initrd and command line) into the running kernel so that a later
     kexec reboot (M(kernel.kexec.kexec_reboot) or C(systemctl kexec)) boots it without firmware
     and bootloader; or, with O(type=crash), loads the capture kernel that runs on a panic.
-  - Makes the C(kexec_file_load) syscall from Python through ctypes; the target needs no kexec-tools.
+  - Makes the C(kexec_file_load) syscall from Python through ctypes, or with O(method=legacy) the C(kexec_load)
+    syscall with segments it builds itself (compressed kernel, initrd, boot_params, its own entry stub and, for
+    crash kernels, the ELF core header); the target needs no kexec-tools.
   - Before the syscall it checks what the kernel would refuse and says so plainly (missing or
     non-kernel file, command line too long for the new kernel, no crash memory reserved, kexec
-    disabled, not root). A failed load leaves any previously loaded image in place.
+    disabled, not root). A legacy segment plan is checked against the kernel's own segment rules
+    (alignment, overlap, size, crash region), and a plan the kernel would refuse is refused naming the
+    segment and the rule. A failed load leaves any previously loaded image in place.
   - Idempotent. A record under C(/run/kernel-kexec/) of the sha256 of kernel and initrd, the
     command line, type and method decides C(changed); it is trusted only while the kernel reports an image loaded.
 author:
@@ -44,7 +48,8 @@ attributes:
     description: Runs every check and reports the plan; makes no syscall.
   diff_mode:
     support: full
-    description: Shows what is loaded before and after (kernel, initrd, checksums, command line).
+    description: Shows what is loaded before and after (kernel, initrd, checksums, command line, and for
+      O(method=legacy) the segment table).
   platform:
     support: full
     platforms: posix
@@ -52,8 +57,8 @@ attributes:
 seealso:
   - module: kernel.kexec.kexec_info
   - module: kernel.kexec.kexec_reboot
-  - name: kexec_file_load(2)
-    description: The syscall this module makes.
+  - name: kexec_file_load(2) and kexec_load(2)
+    description: The syscalls this module makes.
     link: https://man7.org/linux/man-pages/man2/kexec_file_load.2.html
 """
 
@@ -79,6 +84,18 @@ EXAMPLES = r"""
     initrd: /boot/initrd.img-6.1.0-28-amd64
     append: [irqpoll, nr_cpus=1, reset_devices]
   become: true
+
+- name: Load the capture kernel with segments built on the target (kexec_load), and show them
+  kernel.kexec.kexec_load:
+    type: crash
+    method: legacy
+    append: [irqpoll, nr_cpus=1, reset_devices]
+  become: true
+  register: capture
+
+- name: Where each segment went
+  ansible.builtin.debug:
+    var: capture.segments
 
 - name: Unload the kexec kernel
   kernel.kexec.kexec_load:
@@ -139,10 +156,25 @@ source:
   type: str
   sample: /boot/grub/grub.cfg
 method:
-  description: The syscall that loaded (or would load) the image.
+  description: The method that loaded (or would load) the image, V(file) or V(legacy).
   returned: when O(state=loaded)
   type: str
   sample: file
+segments:
+  description:
+    - The kexec_load plan when the image is (or would be) loaded by O(method=legacy) or by V(auto)'s fallback.
+    - C(entry) is where the kernel jumps (the entry stub); each segment has C(name), C(mem) and C(end) (physical
+      addresses), C(memsz), C(bufsz) and what it C(holds); C(cmdline) is the command line the new kernel gets
+      (for crash kernels with C(elfcorehdr=) first).
+  returned: when the legacy method is planned
+  type: dict
+  sample:
+    entry: "0x7ffda000"
+    cmdline: root=UUID=0b1c... ro console=ttyS0,115200
+    notes: ["no digest check: the segments are not verified after the kernel copies them (like kexec -i)"]
+    segments:
+      - {name: initrd, mem: "0x79d5a000", end: "0x7bffffff", memsz: 36331520, bufsz: 36328172, holds: /boot/initrd.img-6.1.0-28-amd64}
+      - {name: kernel, mem: "0x7c000000", end: "0x7ff96fff", memsz: 66678784, bufsz: 8202176, holds: "compressed kernel"}
 method_reason:
   description: Why that method was used, or why nothing was done.
   returned: when O(state=loaded)

@@ -3,15 +3,17 @@
 #
 # The image is a 6 GiB sparse MBR disk with one ext4 partition, GRUB on the
 # disk (so reboots go through a real bootloader), a serial console, sshd with
-# the project's test key for root, python3 and kexec-tools (only for the
-# benchmark that compares against it; the collection never calls it).
+# the project's test key for root, python3, kexec-tools (only for the
+# benchmark that compares against it; the collection never calls it) and
+# makedumpfile, with a small initrd for capture kernels
+# (/boot/initrd.img-RELEASE-capture: the stock one does not fit 256 MiB of crash memory).
 #
-# Output: $KEXEC_CACHE/images/bookworm.qcow2 (default ~/.cache/kernel-kexec).
+# Output: $KEXEC_CACHE/images/bookworm.qcow2 (default ~/.cache/kernel-kexec), and a copy
+# of the guest's kernel as $KEXEC_CACHE/images/vmlinuz (the unit tests parse a real bzImage).
 # The cache is keyed on this script's content: edit it and the image is rebuilt.
 # Needs root (mmdebstrap, losetup, mount, chroot).
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
 cache=${KEXEC_CACHE:-$HOME/.cache/kernel-kexec}
 images=$cache/images
 image=$images/bookworm.qcow2
@@ -42,7 +44,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-packages=linux-image-amd64,systemd-sysv,udev,openssh-server,python3,dbus,grub-pc,initramfs-tools,ifupdown,isc-dhcp-client,iproute2,kexec-tools,procps,less
+packages=linux-image-amd64,systemd-sysv,udev,openssh-server,python3,dbus,grub-pc,initramfs-tools,ifupdown,isc-dhcp-client,iproute2,kexec-tools,makedumpfile,procps,less
 echo "mmdebstrap: bookworm minbase"
 mmdebstrap --variant=minbase --include="$packages" bookworm "$work/rootfs.tar" "$mirror"
 
@@ -54,7 +56,8 @@ part=${loop}p1
 # devtmpfs makes the partition node, sometimes late; with no udev at all make it by hand.
 for _ in 1 2 3 4 5 6 7 8 9 10; do [[ -b $part ]] && break; partx -a "$loop" 2>/dev/null || true; sleep 0.5; done
 if [[ ! -b $part ]]; then
-    mknod "$part" b $(tr ':' ' ' < "/sys/block/$(basename "$loop")/$(basename "$part")/dev")
+    IFS=: read -r major minor < "/sys/block/$(basename "$loop")/$(basename "$part")/dev"
+    mknod "$part" b "$major" "$minor"
 fi
 mkfs.ext4 -q -L kexec-root "$part"
 uuid=$(blkid -s UUID -o value "$part")
@@ -99,15 +102,23 @@ mount -t proc proc "$mnt/proc"
 mount -t sysfs sys "$mnt/sys"
 chroot "$mnt" grub-install --target=i386-pc --boot-directory=/boot "$loop"
 chroot "$mnt" update-grub
+# A capture kernel's initrd with only what this disk needs (MODULES=list), as kdump-tools builds one.
+release=$(ls "$mnt/lib/modules")
+cp -a "$mnt/etc/initramfs-tools" "$mnt/etc/initramfs-tools-capture"
+sed -i 's/^MODULES=.*/MODULES=list/' "$mnt/etc/initramfs-tools-capture/initramfs.conf"
+printf '%s\n' virtio_pci virtio_blk ext4 >> "$mnt/etc/initramfs-tools-capture/modules"
+chroot "$mnt" mkinitramfs -d /etc/initramfs-tools-capture -o "/boot/initrd.img-$release-capture" "$release"
 # Without udev in the chroot grub-mkconfig names the loop device: boot by UUID.
 sed -i "s|root=$part|root=UUID=$uuid|g" "$mnt/boot/grub/grub.cfg"
 grep -q "root=UUID=$uuid" "$mnt/boot/grub/grub.cfg"
 umount -R "$mnt/dev" "$mnt/proc" "$mnt/sys"
+cp "$mnt/boot/vmlinuz-$release" "$work/vmlinuz"
 umount "$mnt"
 partx -d "$loop" 2>/dev/null || true
 losetup -d "$loop"; loop=""
 
 qemu-img convert -O qcow2 "$raw" "$image.tmp"
 mv "$image.tmp" "$image"
+mv "$work/vmlinuz" "$images/vmlinuz"
 echo "$want" > "$stamp"
 echo "image built: $image"

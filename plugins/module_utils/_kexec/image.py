@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._io import open_regular
 
 HEADER_BYTES = 0x268  # enough for every setup-header field used here
 
@@ -37,6 +38,7 @@ ELFCOREHDR_RESERVE = 30
 # Before boot protocol 2.06 the limit was fixed.
 OLD_CMDLINE_SIZE = 255
 
+MISSING_KERNEL_HINT = "; give the path of a kernel image (for example /boot/vmlinuz-RELEASE)"
 ARM64_MAGIC_OFFSET = 0x38  # b"ARM\x64" in the arm64 Image header
 
 
@@ -97,15 +99,8 @@ def _bzimage(path, data):
 
 def inspect(path):
     """Identify ``path``; raise KexecError when it cannot be a kernel."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(HEADER_BYTES)
-    except IsADirectoryError:
-        raise KexecError("kernel %s is a directory, not a kernel image" % path)
-    except FileNotFoundError:
-        raise KexecError("kernel %s does not exist; give the path of a kernel image (for example /boot/vmlinuz-RELEASE)" % path)
-    except PermissionError:
-        raise KexecError("kernel %s cannot be read: run as root (become: true)" % path)
+    with open_regular(path, "kernel", MISSING_KERNEL_HINT) as handle:
+        data = handle.read(HEADER_BYTES)
     if len(data) >= HEADER_BYTES and data[HEADER_MAGIC:HEADER_MAGIC + 4] == b"HdrS" and _u16(data, BOOT_FLAG) == 0xAA55:
         return _bzimage(path, data)
     if len(data) > ARM64_MAGIC_OFFSET + 4 and data[ARM64_MAGIC_OFFSET:ARM64_MAGIC_OFFSET + 4] == b"ARM\x64":

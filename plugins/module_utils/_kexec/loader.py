@@ -14,9 +14,16 @@ kexec_load only where the file syscall is missing or refuses the image format
 (ENOSYS, EINVAL, ENOEXEC, EOPNOTSUPP), never after a signature refusal and
 never under lockdown (which refuses kexec_load anyway).
 
-The _kexec package: image.py checks the kernel file, this file plans and
-loads, syscalls.py is the one door to the kernel, record.py remembers what
-was loaded, reboot.py boots it.
+Method ``legacy`` builds the kexec_load segments itself (legacy/: the
+kernel's segment rules in segments.py, the ELF core header in elfcore.py,
+what a crash load reads from the host in crash_sources.py, and per
+architecture the plan, boot_params and entry stub in legacy/x86_64/). The
+segment plan is made before check mode stops, so check and diff mode show it.
+
+The _kexec package: image.py and bzimage.py check the kernel file, methods.py
+says which load methods exist where, this file plans and loads, syscalls.py
+is the one door to the kernel, record.py remembers what was loaded,
+reboot.py boots it.
 """
 
 from __future__ import annotations
@@ -29,13 +36,18 @@ from ansible_collections.kernel.kexec.plugins.module_utils._boot.entry import de
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, KexecUnavailable, SyscallError
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import image as kernel_image, syscalls
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.segments import describe as describe_segments
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import plan as x86_64_plan
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.methods import METHODS
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.digests import DigestCache
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.record import (
-    current_load, remove_record, sha256_file, write_record,
+    current_load, remove_record, write_record,
 )
 
 FALLBACK_ERRNOS = (errno.ENOSYS, errno.EINVAL, errno.ENOEXEC, errno.EOPNOTSUPP)
-LEGACY_NOT_READY = ("the legacy kexec_load method is not implemented yet in kernel.kexec; "
-                    "use method=file (kexec_file_load, Linux 3.17+)")
+# The segment planner for each architecture the legacy method supports (methods.METHODS["legacy"]).
+LEGACY_PLANNERS = {"x86_64": x86_64_plan.plan}
+SYSCALL = {"file": "kexec_file_load", "legacy": "kexec_load"}
 # Arguments that describe the running boot and must not be carried into the next.
 ALWAYS_DROP = ("BOOT_IMAGE",)
 CRASH_DROP = ("crashkernel",)  # a capture kernel must not reserve crash memory itself
@@ -69,6 +81,7 @@ class Kexec:
         self.state = KernelState(root)
         self.arch = arch or syscalls.current_arch()
         self.euid = os.geteuid() if euid is None else euid
+        self.digests = DigestCache(root)
 
     # --- planning -----------------------------------------------------------
 
@@ -89,15 +102,13 @@ class Kexec:
         drop = list(ALWAYS_DROP) + (list(CRASH_DROP) if request.crash else []) + request.remove
         line = cmdline_args.edit(base, append=request.append, remove=drop)
         image = kernel_image.inspect(kernel)
-        if initrd is not None:
-            _check_readable(initrd, "initrd")
         return {
             "type": request.kind,
             "kernel": kernel,
-            "kernel_sha256": sha256_file(kernel),
+            "kernel_sha256": self.digests.sha256(kernel, "kernel"),
             "kernel_release": image.release,
             "initrd": initrd,
-            "initrd_sha256": sha256_file(initrd) if initrd else None,
+            "initrd_sha256": self.digests.sha256(initrd, "initrd") if initrd else None,
             "cmdline": line,
             "source": source,
             "_image": image,
@@ -123,11 +134,18 @@ class Kexec:
                              "/sys/kernel/kexec_crash_size is 0): boot with crashkernel= first, for example "
                              "with kernel.kexec.kdump_reserve")
         if request.method == "legacy":
-            if self.state.locked_down:
-                raise KexecError("kernel lockdown (%s) refuses the legacy kexec_load; use method=file with a "
-                                 "signed kernel" % self.state.lockdown)
-            raise KexecError(LEGACY_NOT_READY)
-        kernel_image.check_for_file_load(plan["_image"], plan["cmdline"], self.arch.name)
+            self.check_legacy_possible()
+        else:
+            kernel_image.check_for_file_load(plan["_image"], plan["cmdline"], self.arch.name)
+
+    def check_legacy_possible(self):
+        """Refuse method legacy where it cannot work, before anything is built."""
+        if not METHODS["legacy"].supports(self.arch.name):
+            raise KexecError("method legacy builds kexec_load segments for %s only; on %s use method=file"
+                             % (", ".join(METHODS["legacy"].arches), self.arch.name))
+        if self.state.locked_down:
+            raise KexecError("kernel lockdown (%s) refuses the legacy kexec_load; use method=file with a "
+                             "signed kernel" % self.state.lockdown)
 
     def _crash_memory(self):
         return bool(self.state.crash_regions()) or bool(self.state.kexec_crash_size)
@@ -151,24 +169,62 @@ class Kexec:
 
     def ensure_loaded(self, request, check_mode=False):
         plan = self.plan_load(request)
+        if not check_mode:
+            self.digests.save()
         before = self.current(request.kind)
         if not request.force and _same_load(before, plan, request.method):
             return _result(False, before, before, plan, loaded=before, method=before.get("method"),
                            reason="already loaded (same kernel, initrd and command line)")
         self.check_can_load(request, plan)
+        # Legacy segments are planned before check mode stops, so check and diff mode show them.
+        legacy = self.plan_legacy(request, plan) if request.method == "legacy" else None
         if check_mode:
             # Check mode runs every check above; only the syscall is skipped.
-            return _result(True, before, _record(plan, "file"), plan, loaded=before, method="file",
-                           reason="check mode: would load with kexec_file_load; nothing loaded")
-        method, reason = self._load(request, plan)
+            method = "legacy" if legacy else "file"
+            return _result(True, before, _record(plan, method, legacy=legacy), plan, loaded=before, method=method,
+                           reason="check mode: would load with %s; nothing loaded" % SYSCALL[method], legacy=legacy)
+        method, reason, legacy = self._load(request, plan, legacy)
         if not self.state.loaded(request.crash):
-            raise KexecError("kexec_file_load returned success but /sys/kernel/kexec_%sloaded is not 1"
-                             % ("crash_" if request.crash else ""))
-        after = _record(plan, method, boot_id=self.state.boot_id)
+            raise KexecError("%s returned success but /sys/kernel/kexec_%sloaded is not 1"
+                             % (SYSCALL[method], "crash_" if request.crash else ""))
+        after = _record(plan, method, boot_id=self.state.boot_id, legacy=legacy)
         write_record(self.root, request.kind, after)
-        return _result(True, before, after, plan, loaded=after, method=method, reason=reason)
+        return _result(True, before, after, plan, loaded=after, method=method, reason=reason, legacy=legacy)
 
-    def _load(self, request, plan):
+    def plan_legacy(self, request, plan):
+        """The kexec_load segments for ``plan``, checked as the kernel will check them."""
+        return LEGACY_PLANNERS[self.arch.name](self.root, plan["kernel"], plan["initrd"], plan["cmdline"],
+                                               request.crash)
+
+    def _load(self, request, plan, legacy):
+        """Load by the planned method; ``auto`` falls back to legacy where kexec-tools would."""
+        if legacy is not None:
+            self._load_legacy(request, legacy)
+            return "legacy", "kexec_load with segments built by kernel.kexec (method legacy)", legacy
+        try:
+            self._load_file(request, plan)
+            return "file", "kexec_file_load accepted the image", None
+        except SyscallError as exc:
+            if not (request.method == "auto" and exc.errno in FALLBACK_ERRNOS and self._legacy_fallback_allowed()):
+                raise
+            refusal = exc
+        try:
+            legacy = self.plan_legacy(request, plan)
+            self._load_legacy(request, legacy)
+        except KexecError as exc:
+            # Keep the file syscall's errno (the first refusal) and say why the fallback did not help.
+            refusal.msg = "%s; the fallback to the legacy kexec_load failed too: %s" % (refusal.msg, exc.msg)
+            refusal.extra["fallback_error"] = exc.msg
+            raise refusal
+        return "legacy", ("kexec_file_load refused the image with %s; method auto fell back to kexec_load "
+                          "(it does on ENOSYS, EINVAL, ENOEXEC and EOPNOTSUPP)"
+                          % refusal.extra["errno_name"]), legacy
+
+    def _legacy_fallback_allowed(self):
+        """Never under lockdown (it refuses kexec_load too), never where no segments can be built."""
+        return METHODS["legacy"].supports(self.arch.name) and not self.state.locked_down
+
+    def _load_file(self, request, plan):
         flags = syscalls.KEXEC_FILE_ON_CRASH if request.crash else 0
         kernel_fd = os.open(plan["kernel"], os.O_RDONLY | os.O_CLOEXEC)
         initrd_fd = -1
@@ -178,20 +234,33 @@ class Kexec:
             else:
                 flags |= syscalls.KEXEC_FILE_NO_INITRAMFS
             syscalls.kexec_file_load(kernel_fd, initrd_fd, plan["cmdline"], flags, arch=self.arch)
-            return "file", "kexec_file_load accepted the image"
         except SyscallError as exc:
-            if exc.errno == errno.EPERM:
-                exc.msg = "%s %s" % (exc.msg, self.explain_eperm(request.crash))
-            if exc.errno == errno.EADDRNOTAVAIL and request.crash:
-                exc.msg = ("%s; the reserved crash region is %s bytes: reserve more with crashkernel="
-                           % (exc.msg, self.state.kexec_crash_size))
-            if request.method == "auto" and exc.errno in FALLBACK_ERRNOS and not self.state.locked_down:
-                exc.msg = "%s; the legacy kexec_load fallback is not available: %s" % (exc.msg, LEGACY_NOT_READY)
+            self._explain(exc, request.crash)
             raise
         finally:
             os.close(kernel_fd)
             if initrd_fd >= 0:
                 os.close(initrd_fd)
+
+    def _load_legacy(self, request, legacy):
+        flags = syscalls.KEXEC_ON_CRASH if request.crash else 0
+        try:
+            syscalls.kexec_load(legacy.entry, legacy.syscall_segments(), flags, arch=self.arch)
+        except SyscallError as exc:
+            self._explain(exc, request.crash)
+            if exc.errno == errno.EACCES:
+                exc.msg += ("; an IMA or Secure Boot policy refuses kexec_load: use method=file with a signed "
+                            "kernel")
+            elif exc.errno in (errno.EINVAL, errno.EADDRNOTAVAIL):
+                exc.msg += "; the segments were:\n%s" % legacy.describe()
+            raise
+
+    def _explain(self, exc, crash):
+        if exc.errno == errno.EPERM:
+            exc.msg = "%s %s" % (exc.msg, self.explain_eperm(crash))
+        if exc.errno == errno.EADDRNOTAVAIL and crash:
+            exc.msg = ("%s; the reserved crash region is %s bytes: reserve more with crashkernel="
+                       % (exc.msg, self.state.kexec_crash_size))
 
     def ensure_unloaded(self, kind, check_mode=False):
         crash = kind == "crash"
@@ -222,24 +291,14 @@ class Kexec:
             raise KexecError("the unload returned success but the kernel still reports an image loaded")
 
 
-def _check_readable(path, what):
-    try:
-        with open(path, "rb") as handle:
-            handle.read(1)
-    except FileNotFoundError:
-        raise KexecError("%s %s does not exist" % (what, path))
-    except IsADirectoryError:
-        raise KexecError("%s %s is a directory" % (what, path))
-    except PermissionError:
-        raise KexecError("%s %s cannot be read: run as root (become: true)" % (what, path))
-
-
 RECORD_KEYS = ("type", "kernel", "kernel_sha256", "kernel_release", "initrd", "initrd_sha256", "cmdline", "source")
 
 
-def _record(plan, method, boot_id=None):
+def _record(plan, method, boot_id=None, legacy=None):
     record = dict((key, plan[key]) for key in RECORD_KEYS)
     record["method"] = method
+    if legacy is not None:
+        record["segments"] = legacy.table()
     if boot_id:
         record["boot_id"] = boot_id
     return record
@@ -260,6 +319,8 @@ def _describe(record):
     if record is None:
         return "loaded: false\n"
     lines = ["loaded: true"] + ["%s: %s" % (key, record[key]) for key in DESCRIBE_KEYS if key in record]
+    if record.get("segments"):
+        lines.append(describe_segments(record["segments"]))
     return "\n".join(lines) + "\n"
 
 
@@ -268,7 +329,7 @@ def _diff(before, after):
             "before_header": "kexec image (before)", "after_header": "kexec image (after)"}
 
 
-def _result(changed, before, after, plan, loaded, method, reason):
+def _result(changed, before, after, plan, loaded, method, reason, legacy=None):
     result = dict((key, value) for key, value in plan.items() if not key.startswith("_"))
     result.update({
         "changed": changed,
@@ -278,6 +339,8 @@ def _result(changed, before, after, plan, loaded, method, reason):
         "image": plan["_image"].as_dict(),
         "diff": _diff(before, after),
     })
+    if legacy is not None:
+        result["segments"] = legacy.table()
     return result
 
 

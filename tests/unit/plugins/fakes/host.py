@@ -276,3 +276,12 @@ class FakeKernel:
             self._flip(flags & 0x2, 1)
         elif number == self.arch.kexec_load and args[1].value == 0:  # unload through kexec_load
             self._flip(args[3].value & 0x1, 0)
+        elif number == self.arch.kexec_load:
+            table, count, flags = args[2], args[1].value, args[3].value
+            self.loads.append({
+                "entry": args[0].value,
+                "segments": [(ctypes.string_at(table[i].buf, table[i].bufsz), table[i].mem, table[i].memsz)
+                             for i in range(count)],
+                "flags": flags,
+            })
+            self._flip(flags & 0x1, 1)

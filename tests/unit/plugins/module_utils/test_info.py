@@ -53,29 +53,20 @@ def test_gather_running_release_entry_has_no_configured_crashkernel(tmp_path):
 
 
 @pytest.mark.parametrize("host_fields, machine, methods", [
-    ({}, "x86_64", ["file"]),
-    ({"config": None}, "x86_64", ["file"]),  # no /boot/config-RELEASE: assume a modern kernel
-    ({"config": "CONFIG_KEXEC=y\n# CONFIG_KEXEC_FILE is not set\n"}, "x86_64", []),
+    ({}, "x86_64", ["file", "legacy"]),
+    ({"config": None}, "x86_64", ["file", "legacy"]),  # no /boot/config-RELEASE: assume a modern kernel
+    ({"config": "CONFIG_KEXEC=y\n# CONFIG_KEXEC_FILE is not set\n"}, "x86_64", ["legacy"]),
+    ({"config": "# CONFIG_KEXEC is not set\nCONFIG_KEXEC_FILE=y\n"}, "x86_64", ["file"]),
+    ({"lockdown": "none [integrity] confidentiality"}, "x86_64", ["file"]),  # lockdown refuses kexec_load
     ({"load_disabled": 1}, "x86_64", []),
     ({"loaded": None}, "x86_64", []),  # no /sys/kernel/kexec_loaded: no CONFIG_KEXEC_CORE
     ({}, "mips", []),
+    ({}, "aarch64", ["file"]),  # legacy segments are built for x86_64 only
     ({"lockdown": "none integrity [confidentiality]"}, "aarch64", ["file"]),
 ])
 def test_usable_methods(tmp_path, host_fields, machine, methods):
     host = fakes.fake_host(tmp_path, **host_fields)
     assert usable_methods(KernelState(host.root), machine) == methods
-
-
-@pytest.mark.parametrize("host_fields, methods", [
-    ({}, ["file", "legacy"]),
-    ({"config": None}, ["file", "legacy"]),
-    ({"config": "# CONFIG_KEXEC is not set\nCONFIG_KEXEC_FILE=y\n"}, ["file"]),
-    ({"lockdown": "none [integrity] confidentiality"}, ["file"]),  # lockdown refuses kexec_load
-])
-def test_usable_methods_once_legacy_lands(tmp_path, monkeypatch, host_fields, methods):
-    monkeypatch.setattr(info, "LEGACY_LOADER_IMPLEMENTED", True)
-    host = fakes.fake_host(tmp_path, **host_fields)
-    assert usable_methods(KernelState(host.root), "x86_64") == methods
 
 
 def test_crash_reserved_without_root_falls_back_to_kexec_crash_size(tmp_path):

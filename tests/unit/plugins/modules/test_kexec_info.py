@@ -13,7 +13,7 @@ def test_reports_facts_without_change(monkeypatch, host, run_module, check_mode)
     rc, result = run_module(kexec_info, _ansible_check_mode=check_mode)
     assert (rc, result["changed"]) == (0, False)
     assert result["crash_reserved"] == 144 << 20
-    assert result["methods"] == ["file"]
+    assert result["methods"] == ["file", "legacy"]
     assert result["crashkernel"] == {"active": "384M-:128M", "configured": None}
     assert result["default_entry"]["kernel"] == host.kernel()
     assert result["boot_id"] == fakes.BOOT_ID

@@ -222,7 +222,10 @@ PRECHECKS = [
                  id="limit-panic"),
     pytest.param(no_crash_memory, {"kind": "crash"}, "no crash kernel memory is reserved", False,
                  id="no-crash-memory"),
-    pytest.param(None, {"method": "legacy"}, "legacy kexec_load method is not implemented", False, id="legacy"),
+    pytest.param(lambda host, kexec: fakes.write_bzimage(host.kernel(), protocol=0x020b), {"method": "legacy"},
+                 "cannot be loaded by the legacy kexec_load: boot protocol 2.11", False, id="legacy-old-bzimage"),
+    pytest.param(lambda host, kexec: setattr(kexec, "arch", ARCHES["aarch64"]), {"method": "legacy"},
+                 "for x86_64 only; on aarch64 use method=file", False, id="legacy-not-x86"),
     pytest.param(lambda host, kexec: set_lockdown(host), {"method": "legacy"},
                  r"lockdown \(integrity\) refuses the legacy kexec_load", False, id="lockdown-legacy"),
     pytest.param(None, {"append": ["x=" + "y" * 2100]}, "command line is 2[0-9]{3} bytes", False,
@@ -277,8 +280,9 @@ def disable_kexec(host):
     (errno.EPERM, {}, None, disable_kexec, ["EPERM", "(on this host: kexec_load_disabled is set)"], ["fallback"]),
     (errno.EPERM, {"method": "file"}, set_lockdown, None, ["(on this host: lockdown is integrity)"], []),
     (errno.EKEYREJECTED, {}, None, None, ["EKEYREJECTED", "signature was rejected"], ["fallback"]),
+    # auto falls back to legacy, which cannot load this header (no init_size): both reasons are given
     (errno.EINVAL, {}, None, None,
-     ["EINVAL", "the legacy kexec_load fallback is not available", "not implemented yet"], []),
+     ["EINVAL", "the fallback to the legacy kexec_load failed too", "init_size is 0"], []),
     (errno.EINVAL, {"method": "file"}, None, None, ["EINVAL"], ["fallback"]),
     (errno.ENOSYS, {}, set_lockdown, None, ["ENOSYS"], ["fallback"]),  # lockdown refuses kexec_load anyway
     (errno.EADDRNOTAVAIL, {"kind": "crash"}, None, None,

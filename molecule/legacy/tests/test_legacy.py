@@ -1,0 +1,50 @@
+"""Verify, on the guest, what the legacy scenario's converge left behind.
+
+A kexec reboot by method legacy (marker on the command line, a new boot),
+then two crashes: the capture kernel loaded by method legacy and by method
+file each saved the crashed kernel's log (makedumpfile --dump-dmesg) and a
+makedumpfile dump under /var/crash/<method>/.
+"""
+
+import json
+
+import pytest
+
+METHODS = ("legacy", "file")
+
+
+def read(host, path):
+    return host.file(path).content_string
+
+
+def test_kexec_tools_is_not_installed(host):
+    assert not host.package("kexec-tools").is_installed
+    assert not host.exists("kexec")
+
+
+def test_legacy_reboot_was_a_new_boot(host):
+    facts = json.loads(read(host, "/var/tmp/kexec-legacy.json"))
+    assert facts["legacy_boot_id"] != facts["first_boot_id"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_capture_kernel_saved_the_crashed_kernels_log(host, method):
+    log = read(host, "/var/crash/%s/dmesg.txt" % method)
+    assert "sysrq: Trigger a crash" in log
+    assert "Kernel panic - not syncing: sysrq triggered crash" in log
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_capture_kernel_ran_with_an_elf_core_header(host, method):
+    cmdline = read(host, "/var/crash/%s/capture-cmdline" % method).split()
+    assert any(arg.startswith("elfcorehdr=") for arg in cmdline)
+    assert "systemd.unit=kexec-capture.service" in cmdline
+    assert not any(arg.startswith("crashkernel=") for arg in cmdline)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_dump_is_a_makedumpfile_kdump_file(host, method):
+    dump = host.file("/var/crash/%s/vmcore" % method)
+    assert dump.exists and dump.size > 1 << 20
+    # makedumpfile -l writes the kdump-compressed format: its header starts with "KDUMP" and 3 spaces.
+    assert host.check_output("head -c 8 /var/crash/%s/vmcore" % method) == "KDUMP   "

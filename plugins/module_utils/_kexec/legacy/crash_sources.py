@@ -1,0 +1,175 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the kernel.kexec collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a crash load needs to know about the running kernel, read from /proc and /sys.
+
+Private to the kernel.kexec collection. Host state, read-only.
+
+* the crash region the capture kernel is loaded into: the highest
+  ``Crash kernel`` range of /proc/iomem (``crashk_res``; with ``,high`` the
+  low range is ``crashk_low_res``, which segments may not use);
+* the per-CPU ``crash_notes`` and ``vmcoreinfo`` note addresses;
+* the direct-map base and the kernel text mapping, both moved by KASLR: read
+  from /proc/kcore's program headers (fs/proc/kcore.c gives RAM entries
+  ``p_paddr = __pa(vaddr)`` and the text entry ``p_paddr = __pa_symbol(_text)``),
+  as kexec-tools does;
+* the System RAM to dump: top-level ``System RAM`` of /proc/iomem minus the
+  low 1 MiB (reserved since Linux 5.x and reused by the capture kernel) and
+  minus the crash regions (arch/x86/kernel/crash.c elf_header_exclude_ranges).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._host.memmap import system_ram, top_level_iomem
+from ansible_collections.kernel.kexec.plugins.module_utils._host.state import parse_iomem
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.elfcore import Load, Note
+
+LOW_MEMORY_END = 1 << 20
+START_KERNEL_MAP = 0xffffffff80000000  # __START_KERNEL_map: the kernel text mapping starts here
+KCORE_NO_PADDR = 0xffffffffffffffff
+CPU_DIR = "sys/devices/system/cpu"
+
+
+def _read(root, path):
+    full = os.path.join(root, path)
+    try:
+        with open(full, "r") as handle:
+            return handle.read().strip()
+    except FileNotFoundError:
+        return None
+    except PermissionError:
+        raise KexecError("/%s cannot be read: a crash load needs root (become: true)" % path)
+
+
+def crash_regions(root):
+    """All ``Crash kernel`` ranges as (start, end_inclusive), sorted; the last is crashk_res."""
+    text = _read(root, "proc/iomem") or ""
+    regions = [(r.start, r.end) for r in parse_iomem(text) if r.name == "Crash kernel"]
+    if regions and all(start == 0 and end == 0 for start, end in regions):
+        raise KexecError("/proc/iomem hides the crash region's addresses: a crash load needs root (become: true)")
+    return sorted(regions)
+
+
+def cpu_notes(root):
+    """A PT_NOTE per CPU that has crash_notes, in CPU order."""
+    base = os.path.join(root, CPU_DIR)
+    try:
+        names = os.listdir(base)
+    except FileNotFoundError:
+        names = []
+    cpus = sorted(int(match.group(1)) for match in (re.match(r"cpu(\d+)$", name) for name in names) if match)
+    notes = []
+    for cpu in cpus:
+        address = _read(root, "%s/cpu%d/crash_notes" % (CPU_DIR, cpu))
+        if address is None:
+            continue
+        size = _read(root, "%s/cpu%d/crash_notes_size" % (CPU_DIR, cpu))
+        notes.append(Note(int(address, 16), int(size) if size else 1024, "crash_notes of cpu%d" % cpu))
+    if not notes:
+        raise KexecError("no /sys/devices/system/cpu/cpuN/crash_notes: the running kernel was built without "
+                         "CONFIG_CRASH_DUMP support for kexec, a crash load cannot describe its CPUs")
+    return notes
+
+
+def vmcoreinfo_note(root):
+    """The PT_NOTE for vmcoreinfo (``/sys/kernel/vmcoreinfo``: "address size", both hex)."""
+    text = _read(root, "sys/kernel/vmcoreinfo")
+    if not text:
+        raise KexecError("/sys/kernel/vmcoreinfo is missing: the running kernel has no CONFIG_CRASH_CORE, "
+                         "a dump would not be readable")
+    address, size = text.split()[:2]
+    return Note(int(address, 16), int(size, 16), "vmcoreinfo")
+
+
+class KernelMapping:
+    """The direct-map base and the kernel text mapping of the running kernel."""
+
+    def __init__(self, page_offset, text_vaddr, text_paddr, text_size):
+        self.page_offset = page_offset
+        self.text_vaddr = text_vaddr
+        self.text_paddr = text_paddr
+        self.text_size = text_size
+
+
+def parse_kcore_headers(data):
+    """KernelMapping from the start of /proc/kcore (its ELF and program headers)."""
+    if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2:
+        raise KexecError("/proc/kcore does not start with an ELF64 header")
+    phoff, = struct.unpack_from("<Q", data, 32)
+    phentsize, phnum = struct.unpack_from("<HH", data, 54)
+    page_offset = text = None
+    for index in range(phnum):
+        at = phoff + index * phentsize
+        if at + 56 > len(data):
+            raise KexecError("/proc/kcore's program headers are cut short")
+        p_type, _flags, _offset, vaddr, paddr, _filesz, memsz, _align = struct.unpack_from("<IIQQQQQQ", data, at)
+        if p_type != 1 or paddr == KCORE_NO_PADDR:
+            continue
+        if vaddr >= START_KERNEL_MAP:
+            text = (vaddr, paddr, memsz)
+        elif page_offset is None:
+            page_offset = vaddr - paddr
+    if page_offset is None or text is None:
+        raise KexecError("/proc/kcore shows no direct-map RAM or no kernel text: cannot place the dump's memory")
+    return KernelMapping(page_offset, *text)
+
+
+def kernel_mapping(root):
+    path = os.path.join(root, "proc/kcore")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+            if len(head) < 64:
+                raise KexecError("/proc/kcore is empty: cannot read the kernel's memory layout")
+            phoff, = struct.unpack_from("<Q", head, 32)
+            phentsize, phnum = struct.unpack_from("<HH", head, 54)
+            handle.seek(0)
+            data = handle.read(phoff + phentsize * phnum)
+    except FileNotFoundError:
+        raise KexecError("/proc/kcore is missing (CONFIG_PROC_KCORE): cannot read where KASLR put the kernel")
+    except PermissionError:
+        raise KexecError("/proc/kcore cannot be read: a crash load needs root (become: true); under lockdown "
+                         "use method=file")
+    return parse_kcore_headers(data)
+
+
+def subtract(ranges, holes):
+    """(start, end_inclusive) ranges minus the holes."""
+    out = list(ranges)
+    for hole_start, hole_end in holes:
+        kept = []
+        for start, end in out:
+            if hole_end < start or hole_start > end:
+                kept.append((start, end))
+                continue
+            if start < hole_start:
+                kept.append((start, hole_start - 1))
+            if end > hole_end:
+                kept.append((hole_end + 1, end))
+        out = kept
+    return out
+
+
+def dump_ranges(root, crash):
+    """System RAM the dump covers: all of it but the low 1 MiB and the crash regions."""
+    ram = [(region.start, region.end) for region in system_ram(top_level_iomem(root))]
+    return subtract(ram, [(0, LOW_MEMORY_END - 1)] + list(crash))
+
+
+def elf_contents(root, crash):
+    """The notes and loads of the crashed kernel's ELF core header."""
+    mapping = kernel_mapping(root)
+    notes = cpu_notes(root) + [vmcoreinfo_note(root)]
+    loads = [Load(mapping.text_paddr, mapping.text_vaddr, mapping.text_size, "kernel text")]
+    loads += [Load(start, mapping.page_offset + start, end - start + 1, "System RAM")
+              for start, end in dump_ranges(root, crash)]
+    return notes, loads
+
+
+__all__ = ("KernelMapping", "cpu_notes", "crash_regions", "dump_ranges", "elf_contents", "kernel_mapping",
+           "parse_kcore_headers", "subtract", "vmcoreinfo_note")

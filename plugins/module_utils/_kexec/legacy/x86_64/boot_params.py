@@ -1,0 +1,102 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the kernel.kexec collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The zero page (struct boot_params) a boot loader hands to an x86 kernel.
+
+Private to the kernel.kexec collection. Offsets from
+arch/x86/include/uapi/asm/bootparam.h and Documentation/arch/x86/zero-page.rst
+(Linux 6.1). What goes in, and from where:
+
+* the setup header, copied from the new kernel's file (boot.rst: 0x1f1 to the
+  header's end), then the loader's fields: type_of_loader, code32_start,
+  cmd_line_ptr, ramdisk_image/size with their ext_ high halves;
+* the e820 table the new kernel will trust for its memory;
+* from the running boot (``/sys/kernel/boot_params/data``): acpi_rsdp_addr, so
+  the kernel finds ACPI without scanning (on EFI hosts it could not); the first
+  0x40 bytes of screen_info (console geometry, or the EFI framebuffer); and
+  hardware_subarch.
+
+EFI runtime services are not passed on: that would need the EFI memory map as
+setup_data and ``/sys/firmware/efi/runtime-map``. A kernel booted this way on
+an EFI host runs without EFI runtime services (no efivars, no EFI reboot) but
+finds ACPI through acpi_rsdp_addr; on BIOS hosts nothing is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.bzimage import HEADER_START
+
+SIZE = 0x1000
+SCREEN_INFO = 0x000
+SCREEN_INFO_SIZE = 0x40
+ACPI_RSDP_ADDR = 0x070
+EXT_RAMDISK_IMAGE = 0x0c0
+EXT_RAMDISK_SIZE = 0x0c4
+EXT_CMD_LINE_PTR = 0x0c8
+E820_ENTRIES = 0x1e8
+SENTINEL = 0x1ef
+TYPE_OF_LOADER = 0x210
+CODE32_START = 0x214
+RAMDISK_IMAGE = 0x218
+RAMDISK_SIZE = 0x21c
+CMD_LINE_PTR = 0x228
+HARDWARE_SUBARCH = 0x23c
+E820_TABLE = 0x2d0
+E820_ENTRY = struct.Struct("<QQI")  # addr, size, type: 20 bytes, packed
+E820_MAX_ENTRIES_ZEROPAGE = 128
+LOADER_KEXEC = 0xD0  # boot.rst: loader ID 0xD, kexec-tools; version 0
+
+
+def _lo_hi(value):
+    return value & 0xffffffff, value >> 32
+
+
+def build(header, e820, cmd_line_ptr, initrd_address=0, initrd_size=0, kernel_address=0, running=None):
+    """boot_params bytes (4096) for ``header`` (a bzimage.SetupHeader).
+
+    ``e820``: (address, size, type) triples, at most 128. ``running``: the
+    running boot's zero page, or None where it is not exposed.
+    """
+    if len(e820) > E820_MAX_ENTRIES_ZEROPAGE:
+        raise KexecError("the memory map has %d entries; the zero page holds %d (more would need "
+                         "SETUP_E820_EXT setup_data, which this loader does not write)"
+                         % (len(e820), E820_MAX_ENTRIES_ZEROPAGE))
+    page = bytearray(SIZE)
+    copied = header.header_bytes()
+    page[HEADER_START:HEADER_START + len(copied)] = copied
+    page[TYPE_OF_LOADER] = LOADER_KEXEC
+    struct.pack_into("<I", page, CODE32_START, kernel_address & 0xffffffff)
+    lo, hi = _lo_hi(cmd_line_ptr)
+    struct.pack_into("<I", page, CMD_LINE_PTR, lo)
+    struct.pack_into("<I", page, EXT_CMD_LINE_PTR, hi)
+    lo, hi = _lo_hi(initrd_address)
+    struct.pack_into("<I", page, RAMDISK_IMAGE, lo)
+    struct.pack_into("<I", page, EXT_RAMDISK_IMAGE, hi)
+    lo, hi = _lo_hi(initrd_size)
+    struct.pack_into("<I", page, RAMDISK_SIZE, lo)
+    struct.pack_into("<I", page, EXT_RAMDISK_SIZE, hi)
+    page[E820_ENTRIES] = len(e820)
+    for index, entry in enumerate(e820):
+        E820_ENTRY.pack_into(page, E820_TABLE + index * E820_ENTRY.size, *entry)
+    if running is not None and len(running) >= SIZE:
+        page[SCREEN_INFO:SCREEN_INFO + SCREEN_INFO_SIZE] = running[SCREEN_INFO:SCREEN_INFO + SCREEN_INFO_SIZE]
+        page[ACPI_RSDP_ADDR:ACPI_RSDP_ADDR + 8] = running[ACPI_RSDP_ADDR:ACPI_RSDP_ADDR + 8]
+        page[HARDWARE_SUBARCH:HARDWARE_SUBARCH + 4] = running[HARDWARE_SUBARCH:HARDWARE_SUBARCH + 4]
+    # sentinel stays 0: a non-zero sentinel makes the kernel wipe fields it thinks a loader forgot.
+    return bytes(page)
+
+
+def read_running(root):
+    """The running kernel's zero page (/sys/kernel/boot_params/data), or None."""
+    try:
+        with open(os.path.join(root, "sys/kernel/boot_params/data"), "rb") as handle:
+            return handle.read(SIZE)
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return None
+
+
+__all__ = ("E820_MAX_ENTRIES_ZEROPAGE", "LOADER_KEXEC", "SIZE", "build", "read_running")

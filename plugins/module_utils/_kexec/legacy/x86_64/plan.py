@@ -1,0 +1,172 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the kernel.kexec collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The x86_64 segment plan for kexec_load(2): kernel, initrd, boot_params, entry stub, elfcorehdr.
+
+Private to the kernel.kexec collection.
+
+Placement follows the kernel's own kexec_file bzImage loader
+(arch/x86/kernel/kexec-bzimage64.c), top-down in free memory:
+
+* kernel: the compressed protected-mode part of the bzImage as it is, in
+  ``PAGE_ALIGN(init_size)`` bytes (room to decompress in place), aligned to
+  ``kernel_alignment``, at or above max(1 MiB, ``pref_address``): a kernel
+  below ``pref_address`` (LOAD_PHYSICAL_ADDR) would decompress itself there,
+  outside a crash region;
+* initrd: at or above 16 MiB;
+* boot_params with the command line right after it: at or above 0x3000;
+* the entry stub (stub.py): one page;
+* crash loads only: the ELF core header (elfcore.py), and ``elfcorehdr=`` first
+  on the command line (as kexec_file does, so it never lands after ``--``).
+
+Normal loads take free RAM from the firmware memory map; the segments are
+copied to their places only at the kexec, when nothing else runs. Crash loads
+take everything from the highest ``Crash kernel`` range, leaving its bottom
+to the kernel, which allocates its control pages and identity-map page tables
+there at load time (kimage_alloc_crash_control_pages, from the region's start
+upwards). The capture kernel's e820 holds the low 1 MiB, the ACPI, NVS and
+reserved ranges, any low crash range, and the crash region minus the ELF
+header (arch/x86/kernel/crash.c crash_setup_memmap_entries), so it touches no
+memory the dump needs.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._host import memmap
+from ansible_collections.kernel.kexec.plugins.module_utils._io import read_regular
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import bzimage
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy import crash_sources, elfcore
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.segments import (
+    PAGE_SIZE, MemoryHoles, Segment, check_segments, describe, page_align,
+)
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import boot_params, stub
+
+MIN_BOOTPARAM_ADDR = 0x3000
+MIN_KERNEL_LOAD_ADDR = 0x100000
+MIN_INITRD_LOAD_ADDR = 0x1000000
+GIB = 1 << 30
+
+
+class LegacyPlan:
+    """Segments and entry for one kexec_load call, and what to show before making it."""
+
+    def __init__(self, segments, entry, cmdline, crash, notes=()):
+        self.segments = segments
+        self.entry = entry
+        self.cmdline = cmdline
+        self.crash = crash
+        self.notes = list(notes)
+
+    def table(self):
+        """The segment table check and diff mode show."""
+        return {"entry": "%#x" % self.entry, "segments": [seg.as_dict() for seg in self.segments],
+                "cmdline": self.cmdline, "notes": self.notes}
+
+    def describe(self):
+        return describe(self.table())
+
+    def syscall_segments(self):
+        return [(seg.data, seg.mem, seg.memsz) for seg in self.segments]
+
+
+def control_reserve(firmware):
+    """Bytes to leave free at the crash region's bottom for the kernel's control and page-table pages.
+
+    The kernel identity-maps RAM for the jump: one page-table page per GiB up to
+    the top of RAM (the worst case, 2 MiB pages), one per 512 GiB, and 32 more
+    for the control code, the top levels, ACPI tables and the vmcoreinfo copy;
+    never less than 1 MiB.
+    """
+    top = max([region.end + 1 for region in memmap.system_ram(firmware)] or [GIB])
+    pages = -(-top // GIB) + -(-top // (512 * GIB)) + 32
+    return max(1 << 20, page_align(pages * PAGE_SIZE))
+
+
+def capture_e820(firmware, crash_regions, region, elf_mem, elf_size):
+    """The capture kernel's memory map: what it may use, and the firmware ranges it must see."""
+    entries = []
+    for item in firmware:
+        kind = memmap.e820_type(item)
+        if kind == memmap.E820_RAM and item.start < crash_sources.LOW_MEMORY_END:
+            end = min(item.end, crash_sources.LOW_MEMORY_END - 1)
+            entries.append((item.start, end - item.start + 1, memmap.E820_RAM))
+        elif kind in (memmap.E820_ACPI, memmap.E820_NVS, memmap.E820_RESERVED):
+            entries.append((item.start, item.end - item.start + 1, kind))
+    for low_start, low_end in crash_regions[:-1]:
+        entries.append((low_start, low_end - low_start + 1, memmap.E820_RAM))
+    for start, end in crash_sources.subtract([region], [(elf_mem, elf_mem + elf_size - 1)]):
+        if end - start + 1 >= PAGE_SIZE:
+            entries.append((start, end - start + 1, memmap.E820_RAM))
+    return sorted(entries)
+
+
+def plan(root, kernel, initrd, cmdline, crash):
+    """A LegacyPlan for ``kernel`` (and ``initrd``) with ``cmdline``; checked as the kernel will check it."""
+    header = bzimage.read_header(kernel)
+    bzimage.check_legacy_loadable(header)
+    kernel_data = read_regular(kernel, "kernel")[header.setup_size:]
+    initrd_data = read_regular(initrd, "initrd") if initrd else b""
+    if initrd and not initrd_data:
+        raise KexecError("initrd %s is empty" % initrd)
+    firmware = memmap.firmware_memmap(root)
+    notes = ["no digest check: the segments are not verified after the kernel copies them (like kexec -i)"]
+    if crash:
+        regions = crash_sources.crash_regions(root)
+        if not regions:
+            raise KexecError("no 'Crash kernel' region in /proc/iomem: boot with crashkernel= first "
+                             "(kernel.kexec.kdump_reserve)")
+        region = regions[-1]
+        reserve = control_reserve(firmware)
+        holes = MemoryHoles([(region[0] + reserve, region[1])])
+        lowest = region[0]
+    else:
+        holes = MemoryHoles([(item.start, item.end) for item in memmap.system_ram(firmware)])
+        lowest = 0
+        region = None
+
+    kernel_mem = holes.take("kernel", page_align(max(header.init_size, len(kernel_data))),
+                            align=header.kernel_alignment, minimum=max(MIN_KERNEL_LOAD_ADDR, header.pref_address))
+    initrd_mem = holes.take("initrd", page_align(len(initrd_data)), minimum=MIN_INITRD_LOAD_ADDR) if initrd else 0
+
+    segments = []
+    if crash:
+        elf_notes, elf_loads = crash_sources.elf_contents(root, regions)
+        elf = elfcore.build(elf_notes, elf_loads)
+        elf_mem = holes.take("ELF core header", page_align(len(elf)), minimum=lowest)
+        cmdline = ("elfcorehdr=%#x %s" % (elf_mem, cmdline)).strip()
+        e820 = capture_e820(firmware, regions, region, elf_mem, page_align(len(elf)))
+        segments.append(Segment("elfcorehdr", elf, elf_mem, page_align(len(elf)),
+                                "ELF core header: %d notes, %d memory ranges" % (len(elf_notes), len(elf_loads))))
+    else:
+        if len(firmware) and any(item.hidden for item in firmware):
+            raise KexecError("the memory map shows no addresses: run as root (become: true)")
+        e820 = [(item.start, item.end - item.start + 1, memmap.e820_type(item)) for item in firmware]
+
+    line = cmdline.encode("utf-8")
+    if len(line) > header.cmdline_size:
+        raise KexecError("command line is %d bytes; %s accepts at most %d (its cmdline_size): drop arguments"
+                         % (len(line), kernel, header.cmdline_size))
+    params_size = boot_params.SIZE + len(line) + 1
+    params_mem = holes.take("boot_params", page_align(params_size), minimum=max(MIN_BOOTPARAM_ADDR, lowest))
+    stub_mem = holes.take("entry stub", stub.PAGE, minimum=max(MIN_BOOTPARAM_ADDR, lowest))
+    params = boot_params.build(header, e820, params_mem + boot_params.SIZE, initrd_mem, len(initrd_data),
+                               kernel_mem, boot_params.read_running(root))
+    entry = kernel_mem + bzimage.ENTRY_64_OFFSET
+    segments += [
+        Segment("kernel", kernel_data, kernel_mem, page_align(max(header.init_size, len(kernel_data))),
+                "%s: compressed kernel, room to decompress (init_size %#x)" % (kernel, header.init_size)),
+        Segment("boot_params", params + line + b"\0", params_mem, page_align(params_size),
+                "boot_params (zero page, %d e820 entries) and the command line" % len(e820)),
+        Segment("stub", stub.build(stub_mem, params_mem, entry), stub_mem, stub.PAGE,
+                "entry stub: GDT, segments, stack, rsi=%#x, jump to %#x" % (params_mem, entry)),
+    ]
+    if initrd:
+        segments.append(Segment("initrd", initrd_data, initrd_mem, page_align(len(initrd_data)), initrd))
+    segments.sort(key=lambda seg: seg.mem)
+    result = LegacyPlan(segments, stub_mem, cmdline, crash, notes)
+    check_segments(segments, result.entry, memmap.total_ram_pages(root), crash_region=region)
+    return result
+
+
+__all__ = ("LegacyPlan", "capture_e820", "control_reserve", "plan")

@@ -1,0 +1,66 @@
+"""What a crash load reads from the running kernel: crash region, notes, KASLR layout, RAM to dump."""
+
+import pytest
+
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy import crash_sources
+
+from . import legacy_fakes as fakes
+
+
+def test_crash_region_is_read_and_the_high_one_is_last(tmp_path):
+    root = fakes.host(tmp_path, low_crash=(0x20000000, 0x2fffffff))
+    assert crash_sources.crash_regions(root) == [(0x20000000, 0x2fffffff), fakes.CRASH]
+
+
+def test_hidden_addresses_are_refused(tmp_path):
+    root = fakes.host(tmp_path)
+    fakes.write(root, "proc/iomem", "00000000-00000000 : System RAM\n  00000000-00000000 : Crash kernel\n")
+    with pytest.raises(KexecError, match="needs root"):
+        crash_sources.crash_regions(root)
+
+
+def test_cpu_notes_in_cpu_order(tmp_path):
+    root = fakes.host(tmp_path, cpus=12)
+    notes = crash_sources.cpu_notes(root)
+    assert [note.what for note in notes][:3] == ["crash_notes of cpu0", "crash_notes of cpu1", "crash_notes of cpu2"]
+    assert notes[11].address == 0x7dc1d000 + 11 * 0x1000 + 0x4d8 and notes[11].size == 368
+
+
+def test_no_crash_notes_is_refused(tmp_path):
+    root = fakes.host(tmp_path, cpus=0)
+    with pytest.raises(KexecError, match="crash_notes"):
+        crash_sources.cpu_notes(root)
+
+
+def test_vmcoreinfo_size_is_hex(tmp_path):
+    note = crash_sources.vmcoreinfo_note(fakes.host(tmp_path))
+    assert (note.address, note.size) == (0x1f5cd000, 0x1024)
+
+
+def test_kcore_gives_kaslr_page_offset_and_text(tmp_path):
+    mapping = crash_sources.kernel_mapping(fakes.host(tmp_path))
+    assert mapping.page_offset == fakes.PAGE_OFFSET
+    assert (mapping.text_vaddr, mapping.text_paddr, mapping.text_size) == (
+        fakes.TEXT_VADDR, fakes.TEXT_PADDR, fakes.TEXT_SIZE)
+
+
+def test_kcore_without_text_is_refused(tmp_path):
+    root = fakes.host(tmp_path, kcore_data=fakes.kcore(text=None))
+    with pytest.raises(KexecError, match="no direct-map RAM or no kernel text"):
+        crash_sources.kernel_mapping(root)
+
+
+def test_dump_ranges_leave_out_low_memory_and_crash_regions(tmp_path):
+    root = fakes.host(tmp_path, low_crash=(0x20000000, 0x2fffffff))
+    ranges = crash_sources.dump_ranges(root, crash_sources.crash_regions(root))
+    assert ranges == [(0x100000, 0x1fffffff), (0x30000000, 0x6effffff), (0x7f000000, 0x7ffdffff)]
+
+
+def test_elf_contents_map_ram_through_the_direct_map(tmp_path):
+    root = fakes.host(tmp_path)
+    notes, loads = crash_sources.elf_contents(root, crash_sources.crash_regions(root))
+    assert [note.what for note in notes] == ["crash_notes of cpu0", "crash_notes of cpu1", "vmcoreinfo"]
+    assert loads[0].what == "kernel text" and loads[0].vaddr == fakes.TEXT_VADDR
+    assert [(load.paddr, load.vaddr - load.paddr) for load in loads[1:]] == [
+        (0x100000, fakes.PAGE_OFFSET), (0x7f000000, fakes.PAGE_OFFSET)]

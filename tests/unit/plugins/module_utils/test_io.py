@@ -1,0 +1,62 @@
+"""Only regular files are read: a FIFO, a device, a socket or a directory is refused at once, never read."""
+
+import os
+import socket
+
+import pytest
+
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._io import open_regular, read_regular
+
+
+def test_regular_file_is_read(tmp_path):
+    path = tmp_path / "vmlinuz"
+    path.write_bytes(b"kernel bytes")
+    assert read_regular(str(path), "kernel", 6) == b"kernel"
+
+
+def test_fifo_without_writer_is_refused_without_blocking(tmp_path):
+    fifo = str(tmp_path / "fifo")
+    os.mkfifo(fifo)
+    with pytest.raises(KexecError, match="initrd .*fifo is a FIFO, not a regular file"):
+        open_regular(fifo, "initrd")
+
+
+def test_character_device_is_refused():
+    with pytest.raises(KexecError, match="kernel /dev/zero is a character device"):
+        open_regular("/dev/zero", "kernel")
+
+
+def test_socket_is_refused(tmp_path):
+    path = str(tmp_path / "sock")
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        server.bind(path)
+        with pytest.raises(KexecError, match="is a socket|cannot be opened"):
+            open_regular(path, "kernel")
+    finally:
+        server.close()
+
+
+def test_directory_is_refused(tmp_path):
+    with pytest.raises(KexecError, match="is a directory, not a regular file"):
+        open_regular(str(tmp_path), "kernel")
+
+
+@pytest.mark.parametrize("path", ["", "/boot/vmlinuz\0x"])
+def test_empty_path_or_nul_byte_is_refused(path):
+    with pytest.raises(KexecError, match="not a usable path"):
+        open_regular(path, "kernel")
+
+
+def test_missing_file_names_the_hint(tmp_path):
+    with pytest.raises(KexecError, match="kernel .*/nope does not exist; try this"):
+        open_regular(str(tmp_path / "nope"), "kernel", "; try this")
+
+
+def test_symlink_to_a_regular_file_is_followed(tmp_path):
+    target = tmp_path / "vmlinuz-6.1"
+    target.write_bytes(b"k")
+    link = tmp_path / "vmlinuz"
+    link.symlink_to(target)
+    assert read_regular(str(link), "kernel") == b"k"
