@@ -53,7 +53,7 @@ options:
         boots it through purgatory, which verifies the sha256 of every segment first.
       - V(legacy) uses C(kexec_load) with segments built on the target in Python (x86_64 only), namely the
         compressed kernel, the initrd, boot_params with the command line and the memory map, a small entry
-        stub of the collection's own, and for O(type=crash) the ELF core header. Nothing verifies the
+        stub of the collection's own, and for crash kernels the ELF core header. Nothing verifies the
         segments after the kernel copied them at load time (as with C(kexec -i)); this skips purgatory's
         digest check, which is what makes it faster to boot. Refused under lockdown and with Secure Boot
         (the kernel only accepts signed images through V(file)). EFI runtime services are not passed on;

@@ -16,6 +16,7 @@ from ansible_collections.kernel.kexec.plugins.module_utils._kexec import methods
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.record import current_load
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.syscalls import ARCHES
 
+
 def usable_methods(state, machine):
     """Load methods that can work here now (see _kexec/methods.py)."""
     return methods.usable(state, machine, ARCHES)

@@ -48,9 +48,11 @@ def open_regular(path, what, missing_hint=""):
     return os.fdopen(fd, "rb")
 
 
-def read_regular(path, what, size=-1):
-    """Up to ``size`` bytes (all with -1) of the regular file ``path``."""
+def read_regular(path, what, size=-1, offset=0):
+    """Up to ``size`` bytes (all with -1) of the regular file ``path``, from ``offset`` on."""
     with open_regular(path, what) as handle:
+        if offset:
+            handle.seek(offset)
         return handle.read(size)
 
 

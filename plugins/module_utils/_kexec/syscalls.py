@@ -115,6 +115,21 @@ def kexec_file_load(kernel_fd, initrd_fd, cmdline, flags, arch=None):
         raise syscall_error("kexec_file_load", exc.errno)
 
 
+def _user_buffer(data):
+    """(object to keep alive, address) of ``data`` without copying it.
+
+    The kernel copies each segment from user memory during the call; a kernel
+    and initrd are tens of MB, so the buffer the caller already holds is
+    passed as it is: bytes by their internal buffer, writable buffers
+    (bytearray, memoryview) through ctypes.from_buffer.
+    """
+    if isinstance(data, bytes):
+        keep = ctypes.c_char_p(data)
+        return keep, ctypes.cast(keep, ctypes.c_void_p).value
+    keep = (ctypes.c_char * len(data)).from_buffer(data)
+    return keep, ctypes.addressof(keep)
+
+
 def kexec_load(entry, segments, flags, arch=None):
     """Load through the legacy kexec_load; ``segments`` is a list of
     (bytes, mem, memsz). No segments unloads."""
@@ -124,9 +139,9 @@ def kexec_load(entry, segments, flags, arch=None):
     table = (KexecSegment * max(len(segments), 1))()
     buffers = []  # keep the buffers alive until the syscall returns
     for slot, (data, mem, memsz) in zip(table, segments):
-        buf = ctypes.create_string_buffer(bytes(data), len(data))
+        buf, address = _user_buffer(data)
         buffers.append(buf)
-        slot.buf = ctypes.cast(buf, ctypes.c_void_p)
+        slot.buf = address
         slot.bufsz = len(data)
         slot.mem = mem
         slot.memsz = memsz

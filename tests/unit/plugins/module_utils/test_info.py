@@ -1,6 +1,5 @@
 import pytest
 
-from ansible_collections.kernel.kexec.plugins.module_utils import _info as info
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
 from ansible_collections.kernel.kexec.plugins.module_utils._info import gather, usable_methods
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.record import write_record

@@ -32,6 +32,8 @@ memory the dump needs.
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._host import memmap
 from ansible_collections.kernel.kexec.plugins.module_utils._io import read_regular
@@ -105,12 +107,15 @@ def plan(root, kernel, initrd, cmdline, crash):
     """A LegacyPlan for ``kernel`` (and ``initrd``) with ``cmdline``; checked as the kernel will check it."""
     header = bzimage.read_header(kernel)
     bzimage.check_legacy_loadable(header)
-    kernel_data = read_regular(kernel, "kernel")[header.setup_size:]
+    kernel_data = read_regular(kernel, "kernel", offset=header.setup_size)
     initrd_data = read_regular(initrd, "initrd") if initrd else b""
     if initrd and not initrd_data:
         raise KexecError("initrd %s is empty" % initrd)
     firmware = memmap.firmware_memmap(root)
     notes = ["no digest check: the segments are not verified after the kernel copies them (like kexec -i)"]
+    if os.path.isdir(os.path.join(root, "sys/firmware/efi")):
+        notes.append("EFI host: EFI runtime services are not passed on; the new kernel finds ACPI through "
+                     "acpi_rsdp_addr and runs without EFI runtime (no efivars, no EFI reboot)")
     if crash:
         regions = crash_sources.crash_regions(root)
         if not regions:

@@ -126,3 +126,18 @@ def test_errno_becomes_syscall_error(fake_syscall, call, name, err, errno_name, 
     assert exc.extra == {"errno": err, "errno_name": errno_name}
     assert exc.msg.startswith("%s failed with %s (%s): " % (name, errno_name, os.strerror(err)))
     assert advice in exc.msg
+
+
+def test_kexec_load_passes_the_callers_buffers_without_copying(fake_syscall):
+    data = b"k" * 4096
+    writable = bytearray(b"i" * 4096)
+    addresses = []
+
+    def read_table(number, args):
+        table = ctypes.cast(args[2], ctypes.POINTER(syscalls.KexecSegment))
+        addresses.extend(table[i].buf for i in range(args[1].value))
+
+    fake_syscall.on_call = read_table
+    syscalls.kexec_load(0x1000, [(data, 0x100000, 0x1000), (writable, 0x200000, 0x1000)], 0, arch=X86_64)
+    assert addresses[0] == ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value  # the bytes object itself
+    assert addresses[1] == ctypes.addressof((ctypes.c_char * 4096).from_buffer(writable))

@@ -21,7 +21,7 @@ REAL_KERNEL = os.path.join(os.environ.get("KEXEC_CACHE", os.path.expanduser("~/.
                            "images", "vmlinuz")
 
 # (start, end inclusive, type) as /sys/firmware/memmap lists them for a 2 GiB QEMU pc guest.
-FIRMWARE = [
+FIRMWARE = (
     (0x0, 0x9fbff, "System RAM"),
     (0x9fc00, 0x9ffff, "Reserved"),
     (0xf0000, 0xfffff, "Reserved"),
@@ -29,7 +29,7 @@ FIRMWARE = [
     (0x7ffe0000, 0x7fffffff, "Reserved"),
     (0xfeffc000, 0xfeffffff, "Reserved"),
     (0xfffc0000, 0xffffffff, "Reserved"),
-]
+)
 
 
 def iomem(crash=CRASH, low_crash=None):

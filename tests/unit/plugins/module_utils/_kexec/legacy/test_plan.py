@@ -153,3 +153,12 @@ def test_real_kernel_plans_for_both_kinds(tmp_path):
         result = x86_plan.plan(root, fakes.REAL_KERNEL, None, CMDLINE, crash=crash)
         kernel = by_name(result)["kernel"]
         assert kernel.memsz >= kernel.bufsz > 1 << 20 and len(result.segments) == (4 if crash else 3)
+
+
+def test_notes_say_what_is_not_done(tmp_path, files):
+    root = fakes.host(tmp_path / "host")
+    assert [note.split(":")[0] for note in x86_plan.plan(root, files[0], None, CMDLINE, crash=False).notes] == [
+        "no digest check"]
+    os.makedirs(os.path.join(root, "sys/firmware/efi"))
+    notes = x86_plan.plan(root, files[0], None, CMDLINE, crash=False).notes
+    assert any("EFI runtime services are not passed on" in note for note in notes)

@@ -58,8 +58,8 @@ def test_code_fits_before_the_gdtr():
 def test_objdump_reads_the_documented_instructions(tmp_path):
     blob = tmp_path / "stub.bin"
     blob.write_bytes(stub.build(STUB_AT, PARAMS_AT, ENTRY))
-    out = RUN_OBJDUMP(["objdump", "-D", "-b", "binary", "-m", "i386:x86-64", "--stop-address=0x3a", str(blob)],
-                         capture_output=True, text=True, check=True).stdout
+    command = ["objdump", "-D", "-b", "binary", "-m", "i386:x86-64", "--stop-address=0x3a", str(blob)]
+    out = RUN_OBJDUMP(command, capture_output=True, text=True, check=True).stdout
     mnemonics = [line.split("\t")[2].split()[0] for line in out.splitlines() if line.count("\t") >= 2]
     assert mnemonics == ["cli", "lgdt", "mov", "mov", "mov", "mov", "mov", "mov", "lea", "lea", "push", "push",
                          "lretq", "mov", "mov", "jmp"]
