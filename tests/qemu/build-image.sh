@@ -5,9 +5,10 @@
 # disk (so reboots go through a real bootloader), a serial console, sshd with
 # the project's test key for root, python3, kexec-tools (only for the
 # benchmark that compares against it; the collection never calls it) and
-# makedumpfile and kdump-tools (off: USE_KDUMP=0, service disabled, no crashkernel= in
-# GRUB), with a small initrd for capture kernels
+# makedumpfile, with a small initrd for capture kernels
 # (/boot/initrd.img-RELEASE-capture: the stock one does not fit 256 MiB of crash memory).
+# Not kdump-tools: its kernel hook cannot build its initrd inside mmdebstrap; the kdump role
+# installs it on the guest, as it would on any host.
 #
 # Output: $KEXEC_CACHE/images/bookworm.qcow2 (default ~/.cache/kernel-kexec), and a copy
 # of the guest's kernel as $KEXEC_CACHE/images/vmlinuz (the unit tests parse a real bzImage).
@@ -45,7 +46,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-packages=linux-image-amd64,systemd-sysv,udev,openssh-server,python3,dbus,grub-pc,initramfs-tools,ifupdown,isc-dhcp-client,iproute2,kexec-tools,makedumpfile,kdump-tools,procps,less
+packages=linux-image-amd64,systemd-sysv,udev,openssh-server,python3,dbus,grub-pc,initramfs-tools,ifupdown,isc-dhcp-client,iproute2,kexec-tools,makedumpfile,procps,less
 echo "mmdebstrap: bookworm minbase"
 mmdebstrap --variant=minbase --include="$packages" bookworm "$work/rootfs.tar" "$mirror"
 
@@ -72,11 +73,6 @@ FSTAB
 echo kexec-guest > "$mnt/etc/hostname"
 # kexec-tools must not load a kernel at shutdown behind the tests' back.
 sed -i 's/^LOAD_KEXEC=.*/LOAD_KEXEC=false/' "$mnt/etc/default/kexec"
-# kdump-tools is installed for the kdump role's scenario, off until the role turns it on: no crash kernel
-# loaded at boot, and no crashkernel= of its own in GRUB (Debian ships one in grub.d).
-sed -i '/^USE_KDUMP=/d' "$mnt/etc/default/kdump-tools"
-echo USE_KDUMP=0 >> "$mnt/etc/default/kdump-tools"
-rm -f "$mnt/etc/default/grub.d/kdump-tools.cfg"
 cat > "$mnt/etc/network/interfaces" <<NET
 auto lo
 iface lo inet loopback
@@ -107,7 +103,6 @@ mount --rbind /dev "$mnt/dev"
 mount -t proc proc "$mnt/proc"
 mount -t sysfs sys "$mnt/sys"
 chroot "$mnt" grub-install --target=i386-pc --boot-directory=/boot "$loop"
-chroot "$mnt" systemctl disable kdump-tools.service
 chroot "$mnt" update-grub
 # A capture kernel's initrd with only what this disk needs (MODULES=list), as kdump-tools builds one.
 release=$(ls "$mnt/lib/modules")
