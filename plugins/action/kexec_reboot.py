@@ -12,13 +12,20 @@ wait is built to be quick and never to hang:
   ControlPersist connection into the reboot (the hang of ansible/ansible#84573);
 - the host is polled with bare SSH-banner probes every quarter second (QEMU and
   load balancers accept TCP even when the host is down; the banner proves sshd);
-- once sshd answers, one command reads boot_id, release and cmdline; every
-  remote call runs under a deadline and the connection is reset if it overruns;
-- the host is back only with a new boot_id, never by time alone.
+- once sshd answers, one command reads boot_id, release and cmdline;
+- every wait is bounded: the module run, the tmp removal, each read, each
+  connection reset (the "reconnect"), the delays. A remote call that overruns
+  is abandoned, and so is the connection object its thread still runs in:
+  the next call gets a fresh connection of the same plugin and options;
+- the host is back only with a new boot_id, never by time alone, and a kexec
+  is claimed only when the new /proc/cmdline carries this run's nonce
+  (``kexec_reboot.boot=<nonce>``, which the module put on the image it loaded).
 """
 
 from __future__ import annotations
 
+import contextvars
+import secrets
 import socket
 import threading
 import time
@@ -28,8 +35,11 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.kernel.kexec.plugins.module_utils import _cmdline as cmdline_args
-from ansible_collections.kernel.kexec.plugins.module_utils._argspec import LOAD_OPTIONS, REBOOT_OPTIONS
+from ansible_collections.kernel.kexec.plugins.module_utils._argspec import (
+    LOAD_OPTIONS, REBOOT_OPTIONS, check_reboot_options,
+)
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.reboot import nonce_argument
 
 display = Display()
 
@@ -38,6 +48,14 @@ STATE_COMMAND = "cat /proc/sys/kernel/random/boot_id /proc/sys/kernel/osrelease 
 
 class RemoteCallTimeout(AnsibleError):
     pass
+
+
+class ConnectionLost(AnsibleError):
+    """A call hung and no fresh connection could be made: the wait ends rather than reuse the hung one."""
+
+
+class NotTheKexec(AnsibleError):
+    """The host came back, but not (provably) by the kexec that was started."""
 
 
 class ActionModule(ActionBase):
@@ -51,10 +69,20 @@ class ActionModule(ActionBase):
     # on a half-closed connection. If sshd never seems to go, reads start after this many seconds.
     DOWN_GRACE = 60
     EXTRA_CALL_TIME = 20  # a remote call may take connect_timeout plus this before it is cut
+    RESET_TIMEOUT = 15  # a connection reset (ssh -O check and -O stop, a paramiko close) may take this long
 
     # Replaced by unit tests with a fake clock.
     _clock = staticmethod(time.monotonic)
     _sleep = staticmethod(time.sleep)
+    _new_nonce = staticmethod(lambda: secrets.token_hex(16))
+
+    @staticmethod
+    def _join(thread, timeout):
+        thread.join(timeout)
+
+    def __init__(self, *args, **kwargs):
+        super(ActionModule, self).__init__(*args, **kwargs)
+        self._retired = []  # connection objects a hung call may still be using: never used again
 
     def run(self, tmp=None, task_vars=None):
         self._supports_check_mode = True
@@ -65,11 +93,23 @@ class ActionModule(ActionBase):
         spec = dict(LOAD_OPTIONS)
         spec.update(REBOOT_OPTIONS)
         _validation, args = self.validate_argument_spec(argument_spec=spec)
+        try:
+            check_reboot_options(args)  # before any remote call: nothing loaded, nothing rebooted
+        except KexecError as exc:
+            return dict(result, failed=True, rebooted=False, msg=exc.msg)
+        task_connection = self._connection
+        nonce = self._new_nonce()
         endpoint = None if self._task.check_mode else self.probe_endpoint()
         start = self._clock()
+        deadline = start + args["reboot_timeout"]
         # The module gets the task's own arguments: validation here expands ~ and $VARS in the path
         # options with the controller's environment, and the module must resolve them on the target.
-        prepared = self.start_reboot(dict(self._task.args), task_vars)
+        try:
+            prepared = self.start_reboot(dict(self._task.args, nonce=nonce), task_vars, deadline)
+        except RemoteCallTimeout:
+            return dict(result, failed=True, rebooted=None, elapsed=round(self._clock() - start, 1),
+                        msg="the kexec_reboot module on the target did not answer within reboot_timeout (%s s): "
+                            "the reboot may have started; check the host" % args["reboot_timeout"])
         result.update(prepared)
         result.pop("systemd", None)
         result["previous_boot_id"] = result.pop("boot_id", None)
@@ -77,37 +117,40 @@ class ActionModule(ActionBase):
             result["rebooted"] = False
             return result
         result["rebooted"] = True
-        self.remove_remote_tmp()
-        deadline = start + args["reboot_timeout"]
+        self.remove_remote_tmp(min(args["connect_timeout"] + self.EXTRA_CALL_TIME, deadline - self._clock()))
         original_timeout = self._set_connect_timeout(args["connect_timeout"])
         try:
             self.drop_connection()
-            self._sleep(args["post_reboot_delay"])
+            self._sleep(min(args["post_reboot_delay"], max(deadline - self._clock(), 0)))
             state = self.wait_for_new_boot(prepared["boot_id"], deadline, args["connect_timeout"], endpoint)
-            self.verify(prepared, state)
+            result.update(kernel=state["release"], cmdline=state["cmdline"], boot_id=state["boot_id"])
+            result.update(self.verify(prepared, state, nonce))
             if args["test_command"]:
                 self.run_test_command(args["test_command"], deadline, args["connect_timeout"])
+        except NotTheKexec as exc:
+            return dict(result, failed=True, msg=str(exc), method="unknown", verified=False,
+                        elapsed=round(self._clock() - start, 1))
         except (AnsibleError, KexecError) as exc:
             return dict(result, failed=True, msg=str(exc), elapsed=round(self._clock() - start, 1))
         finally:
-            self._set_connect_timeout(original_timeout)
-        result.update(changed=True, elapsed=round(self._clock() - start, 1), kernel=state["release"],
-                      cmdline=state["cmdline"], boot_id=state["boot_id"])
+            self._set_connect_timeout(original_timeout, task_connection)
+        result.update(changed=True, elapsed=round(self._clock() - start, 1))
         return result
 
     # --- phase 1: load and start the reboot on the target ----------------
 
-    def start_reboot(self, args, task_vars):
-        return self._execute_module(module_name="kernel.kexec.kexec_reboot", module_args=args,
-                                    task_vars=task_vars)
+    def start_reboot(self, args, task_vars, deadline):
+        return self.bounded(lambda: self._execute_module(module_name="kernel.kexec.kexec_reboot", module_args=args,
+                                                         task_vars=task_vars),
+                            max(deadline - self._clock(), 0))
 
-    def remove_remote_tmp(self):
+    def remove_remote_tmp(self, timeout):
         """Remove the module's remote tmp dir now, in the second before the reboot starts,
         not over the first (slow) SSH session of the new boot."""
         tmpdir = self._connection._shell.tmpdir
         if tmpdir:
             try:
-                self._remove_tmp_path(tmpdir, force=True)
+                self.bounded(lambda: self._remove_tmp_path(tmpdir, force=True), max(timeout, 0))
             except AnsibleError as exc:
                 display.vvv("kexec_reboot: removing %s before the reboot failed: %s" % (tmpdir, exc))
             self._connection._shell.tmpdir = None
@@ -147,6 +190,8 @@ class ActionModule(ActionBase):
                 continue
             try:
                 state = self.read_state(min(connect_timeout + self.EXTRA_CALL_TIME, remaining))
+            except ConnectionLost:
+                raise
             except AnsibleError as exc:
                 last_seen = "sshd answered but reading the boot_id failed: %s" % exc
                 self.drop_connection()
@@ -194,61 +239,130 @@ class ActionModule(ActionBase):
                                                             (result.get("stderr") or "").strip()))
         return {"boot_id": lines[0].strip(), "release": lines[1].strip(), "cmdline": lines[2].strip()}
 
-    def bounded(self, call, timeout):
-        """Run ``call`` with a deadline; past it, reset the connection and give up."""
+    def _run_for_at_most(self, call, timeout):
+        """Run ``call`` in a thread (in this thread's context: ansible-core keeps task and templating
+        state in contextvars) for at most ``timeout`` seconds. Returns (finished, outcome)."""
         outcome = {}
+        context = contextvars.copy_context()
 
         def target():
             try:
-                outcome["value"] = call()
+                outcome["value"] = context.run(call)
             except Exception as exc:  # pylint: disable=broad-except
                 outcome["error"] = exc
 
         worker = threading.Thread(target=target, daemon=True)
         worker.start()
-        worker.join(timeout)
-        if worker.is_alive():
-            self.drop_connection()  # ends a client stuck on a dead control master
+        self._join(worker, timeout)
+        return not worker.is_alive(), outcome
+
+    def bounded(self, call, timeout):
+        """Run the remote call ``call`` with a deadline; past it, give up on the call and on its connection."""
+        connection = self._usable_connection()
+        finished, outcome = self._run_for_at_most(call, timeout)
+        if not finished:
+            self._retire(connection)
             raise RemoteCallTimeout("a remote call took longer than %.1fs" % timeout)
         if "error" in outcome:
+            if isinstance(outcome["error"], AnsibleError):
+                raise outcome["error"]  # as it was: an unreachable host stays unreachable
             raise AnsibleError(str(outcome["error"]))
         return outcome["value"]
 
-    def drop_connection(self):
-        try:
-            self._connection.reset()
-        except Exception as exc:  # pylint: disable=broad-except
-            display.vvv("kexec_reboot: connection reset failed: %s" % exc)
+    def _usable_connection(self):
+        """The connection for the next remote call: never one a hung call was left running in."""
+        if any(self._connection is retired for retired in self._retired):
+            try:
+                self._connection = self._fresh_connection(self._connection)
+            except Exception as exc:  # pylint: disable=broad-except
+                raise ConnectionLost("a remote call hung and no new connection could be made (%s): not reusing "
+                                     "the connection a hung call still holds" % exc)
+        return self._connection
 
-    def _set_connect_timeout(self, value):
+    def _fresh_connection(self, old):
+        """A new object of ``old``'s connection plugin with its options, shell and become plugin."""
+        fresh = self._shared_loader_obj.connection_loader.get(old._load_name, self._play_context)
+        if fresh is None:
+            raise AnsibleError("connection plugin %s not found" % old._load_name)
+        fresh.set_options(direct=old.get_options())
+        fresh._shell = old._shell
+        if old.become is not None:
+            fresh.set_become_plugin(old.become)
+        return fresh
+
+    def _retire(self, connection):
+        """A call hung in ``connection``: reset it (so that call can end, e.g. ssh's control master is
+        stopped) and never use it again."""
+        self._retired.append(connection)
+        self._reset(connection)
+
+    def _reset(self, connection):
+        finished, outcome = self._run_for_at_most(connection.reset, self.RESET_TIMEOUT)
+        if not finished:
+            display.vvv("kexec_reboot: a connection reset took over %ss; that connection is not used again"
+                        % self.RESET_TIMEOUT)
+            if not any(connection is retired for retired in self._retired):
+                self._retired.append(connection)
+        elif "error" in outcome:
+            display.vvv("kexec_reboot: connection reset failed: %s" % outcome["error"])
+
+    def drop_connection(self):
+        """Reset the connection (bounded), so the next call connects anew."""
+        self._reset(self._usable_connection())
+
+    def _set_connect_timeout(self, value, connection=None):
         """Set the connection's connect timeout; return the old value (None if unknown)."""
+        connection = connection or self._connection
         for option in ("connection_timeout", "timeout"):
             try:
-                old = self._connection.get_option(option)
+                old = connection.get_option(option)
             except KeyError:
                 continue
             if value is not None:
-                self._connection.set_option(option, value)
+                connection.set_option(option, value)
             return old
         return None
 
     # --- phase 3: verify ------------------------------------------------------
 
-    def verify(self, prepared, state):
-        """The new boot must run the loaded release with every loaded argument."""
+    def verify(self, prepared, state, nonce=None):
+        """Whether the new boot is the kexec that was started: result keys, or NotTheKexec.
+
+        Proof is this run's nonce in /proc/cmdline: only the image the module loaded for this run
+        carries it. Without it (an image loaded before the task) the release and command line are
+        checked, but the boot is reported as not proven (verified: false)."""
+        if prepared.get("method") != "kexec":
+            return {}  # a firmware reboot (fallback: full): the new boot_id is all there is to check
         expected = prepared.get("expected") or {}
+        mark = nonce_argument(nonce) if nonce else None
+        carried = mark is not None and expected.get("nonce") == nonce
+        running = cmdline_args.split(state["cmdline"])
         problems = []
         if expected.get("release") and state["release"] != expected["release"]:
             problems.append("kernel %s is running, %s was loaded" % (state["release"], expected["release"]))
         if expected.get("cmdline"):
-            running = set(cmdline_args.split(state["cmdline"]))
-            missing = [arg for arg in cmdline_args.split(expected["cmdline"]) if arg not in running]
+            missing = [arg for arg in cmdline_args.split(expected["cmdline"]) if arg not in running and arg != mark]
             if missing:
                 problems.append("arguments missing from /proc/cmdline: %s" % " ".join(missing))
+        if carried and mark not in running:
+            raise NotTheKexec("the host came back through firmware (or another boot path), not by the kexec: the new "
+                              "boot (boot_id %s) lacks %s in /proc/cmdline, which only the image this task loaded "
+                              "carries%s. See the host's console log for why the kexec did not happen"
+                              % (state["boot_id"], mark, "".join("; " + problem for problem in problems)))
+        if problems and carried:
+            raise AnsibleError("the host came back by the kexec (boot_id %s, /proc/cmdline carries %s) but not as "
+                               "loaded: %s" % (state["boot_id"], mark, "; ".join(problems)))
         if problems:
-            raise AnsibleError("the host came back (boot_id %s) but not into the loaded kernel: %s. It probably "
-                               "rebooted through firmware instead of kexec; see its console log"
-                               % (state["boot_id"], "; ".join(problems)))
+            raise NotTheKexec("the host came back (boot_id %s) but not into the loaded kernel: %s. It probably "
+                              "rebooted through firmware instead of kexec; see its console log"
+                              % (state["boot_id"], "; ".join(problems)))
+        if carried:
+            return {"verified": True, "verification": "proven: /proc/cmdline carries %s, which only the image "
+                                                      "this task loaded had" % mark}
+        return {"verified": False, "verification": "not proven: the image booted carries no nonce of this task (it "
+                                                   "was loaded before the task, by kexec_load or another tool), so "
+                                                   "nothing on the new boot shows it came from the kexec rather than "
+                                                   "through firmware"}
 
     def run_test_command(self, command, deadline, connect_timeout):
         remaining = max(deadline - self._clock(), 1)

@@ -56,12 +56,24 @@ def _kernel_and_init(tokens):
 
 def check_argument(token):
     """One argument as a user wrote it in ``append``: must be one token."""
+    if isinstance(token, str) and "\0" in token:
+        raise KexecError("kernel argument %r holds a NUL byte: the kernel would cut the command line there" % (token,))
     if not isinstance(token, str) or split(token) != [token]:
         raise KexecError("%r is not a single kernel argument: quote values that hold spaces "
                          "(name=\"a b\") and give each argument as its own list item" % (token,))
     if token == INIT_SEPARATOR:
         raise KexecError("'--' cannot be appended: it would hand the arguments after it to init")
     return token
+
+
+def check_name(name):
+    """One name as a user wrote it in ``remove``: a parameter name, no value, quote or white space."""
+    if (not isinstance(name, str) or not name or "=" in name or '"' in name or "\0" in name
+            or any(char.isspace() for char in name)):
+        raise KexecError("%r is not an argument name: remove takes names only (quiet, console), without '=', "
+                         "a value, quotes or spaces; to keep some values of a repeatable argument, list them "
+                         "in append" % (name,))
+    return name
 
 
 def edit(text, append=(), remove=()):
@@ -95,4 +107,4 @@ def has_arguments(text, wanted):
     return all(token in present for token in wanted)
 
 
-__all__ = ("INIT_SEPARATOR", "arg_name", "check_argument", "edit", "has_arguments", "join", "split")
+__all__ = ("INIT_SEPARATOR", "arg_name", "check_argument", "check_name", "edit", "has_arguments", "join", "split")

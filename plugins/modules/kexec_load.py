@@ -18,7 +18,12 @@ description:
     crash kernels, the ELF core header); the target needs no kexec-tools.
   - Before the syscall it checks what the kernel would refuse and says so plainly (missing or
     non-kernel file, command line too long for the new kernel, no crash memory reserved, kexec
-    disabled, not root). A legacy segment plan is checked against the kernel's own segment rules
+    disabled, not root).
+  - The inputs are checked before anything is read. An empty O(kernel) or O(initrd) is an error, not
+    "not set" (leave the option out for the default); an explicit empty O(cmdline) loads an empty command
+    line. No value may hold a NUL byte, each O(append) item is one argument, and O(remove) takes argument
+    names only (no C(=), value, quotes or spaces). Kernel and initrd must be regular files (a device, FIFO,
+    socket or directory is refused without being read). A legacy segment plan is checked against the kernel's own segment rules
     (alignment, overlap, size, crash region), and a plan the kernel would refuse is refused naming the
     segment and the rule. A failed load leaves any previously loaded image in place.
   - Idempotent. A record under C(/run/kernel-kexec/) of the sha256 of kernel and initrd, the

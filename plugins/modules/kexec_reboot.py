@@ -12,6 +12,13 @@ version_added: 0.1.0
 description:
   - Reboots a Linux host into a kexec-loaded kernel, skipping firmware and bootloader, waits for it to come
     back and verifies that the kernel release and every argument of the loaded command line are what runs.
+  - A kexec is reported only when it is proven. The image this task loads gets one more argument,
+    C(kexec_reboot.boot=NONCE), new for each run (the kernel keeps a dotted name in C(/proc/cmdline) as a
+    module parameter and hands it neither to init nor to its environment). A new boot without it came back
+    through firmware or another boot path, so the task fails and RV(method) is V(unknown), even when release and
+    arguments match (a failed kexec followed by a firmware boot of the same default entry).
+    When the task boots an image loaded before it (nothing to load named, an image loaded), nothing can prove
+    the boot came from it, and the task reports RV(verified=false).
   - Loads the kernel first when load options are given, or when nothing is loaded (then the bootloader's
     default entry, see M(kernel.kexec.kexec_load)); otherwise the image already loaded is booted.
   - The reboot is clean, C(systemctl kexec) where systemd runs; elsewhere sync, then the C(reboot) syscall.
@@ -19,8 +26,13 @@ description:
     SSH port's banner every quarter second and drops the SSH control master across the reboot, so it never hangs
     on a stale connection and returns within about a second of sshd answering. Where the controller cannot
     reach the SSH port directly (a jump host), it polls with bounded remote reads instead.
-  - With O(fallback=full) a host that cannot kexec (kexec disabled, unsupported, refused by the kernel) is
-    rebooted through firmware instead, and the result says so.
+  - Every wait is bounded (the module run by O(reboot_timeout); each remote call by O(connect_timeout) plus
+    20 seconds; each connection reset by 15 seconds). A call that overruns is abandoned together with its
+    connection; later calls use a new connection of the same plugin and options.
+  - All options are checked before anything is loaded or rebooted, on the controller and again on the target.
+  - With O(fallback=full) a host that cannot kexec (kexec disabled, unsupported, lockdown, a signature policy) is
+    rebooted through firmware instead, and the result says so. An image or command line the kernel refuses
+    is an error that reboots nothing.
   - This is an action plugin; the module runs on the target only to load and start the reboot.
 author:
   - kernel.kexec maintainers (@kernel-kexec)
@@ -29,32 +41,36 @@ extends_documentation_fragment:
 options:
   reboot_timeout:
     description:
-      - Seconds to wait for the host to come back with a new boot_id and pass verification.
+      - Seconds to wait for the host to come back with a new boot_id and pass verification, counted from
+        before the module runs on the target.
+      - 10 to 86400; it must leave at least 10 seconds beyond O(pre_reboot_delay) + O(post_reboot_delay).
     type: int
     default: 600
   connect_timeout:
     description:
       - Seconds for one SSH connection attempt while waiting (each attempt is also bounded as a whole).
+      - 1 to 3600, and not more than O(reboot_timeout).
     type: int
     default: 10
   test_command:
     description:
       - A command to run after the host is back; the task fails if it fails. The boot_id read already proves
         that commands run, so none is needed by default.
+      - Not an empty string, no NUL byte.
     type: str
   pre_reboot_delay:
     description:
-      - Seconds to wait on the target before rebooting.
+      - Seconds to wait on the target before rebooting, 0 to 3600.
     type: int
     default: 0
   post_reboot_delay:
     description:
-      - Seconds to wait after starting the reboot before probing the host.
+      - Seconds to wait after starting the reboot before probing the host, 0 to 3600.
     type: int
     default: 0
   msg:
     description:
-      - Message passed to C(systemctl --message) for the journal.
+      - Message passed to C(systemctl --message) for the journal (no NUL byte).
     type: str
     default: Reboot initiated by Ansible (kernel.kexec.kexec_reboot)
   fallback:
@@ -62,12 +78,19 @@ options:
       - V(none) fails when kexec is impossible on the host.
       - V(full) reboots through firmware instead (any loaded image is unloaded first, and
         C(SYSTEMCTL_SKIP_AUTO_KEXEC=1) keeps newer systemd from turning the reboot into a kexec).
-        Impossible means the host refuses (kexec disabled, unsupported, load limit reached) or the kernel
-        refuses the load (for example an unsigned kernel under lockdown).
-      - Mistakes in the input (a missing kernel file, say) fail either way.
+        Impossible means the host refuses (kexec disabled, unsupported, load limit reached, lockdown) or a
+        signature policy refuses the kernel (EPERM, EACCES, ENOSYS, EOPNOTSUPP, EKEYREJECTED, ENOKEY, ENODATA,
+        ENOPKG, EBADMSG, EMSGSIZE from the load).
+      - Mistakes in the input (a missing kernel file, say) and an image or command line the kernel refuses
+        (EINVAL, ENOEXEC, EBADF, ENOMEM and every other errno) fail either way, with nothing rebooted.
     type: str
     choices: [none, full]
     default: none
+  nonce:
+    description:
+      - Set by the action plugin for each run, never in a task (the task refuses it). 16 to 64 lower-case hex
+        digits, put on the command line of the image this module loads as C(kexec_reboot.boot=NONCE).
+    type: str
 attributes:
   action:
     support: full
@@ -119,7 +142,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 rebooted:
-  description: Whether the host rebooted (false in check mode).
+  description:
+    - Whether the host rebooted (false in check mode and when an option was refused).
+    - Null when the module's answer was lost (it did not answer within O(reboot_timeout)); the reboot may
+      have started.
   returned: always
   type: bool
   sample: true
@@ -129,10 +155,26 @@ elapsed:
   type: float
   sample: 34.2
 method:
-  description: V(kexec), or V(full) for a firmware reboot through O(fallback=full).
+  description:
+    - V(kexec), or V(full) for a firmware reboot through O(fallback=full).
+    - V(unknown) when the host came back but not by the kexec that was started (the task fails). The new
+      C(/proc/cmdline) lacks this run's nonce, or release or arguments differ from the loaded image.
   returned: unless the target refused before planning
   type: str
   sample: kexec
+verified:
+  description:
+    - True when the new boot is proven to be the kexec, because its C(/proc/cmdline) carries this run's
+      C(kexec_reboot.boot=NONCE), which only the image this task loaded had.
+    - False when the image was loaded before the task (by M(kernel.kexec.kexec_load) or another tool). Release
+      and arguments were checked, but nothing proves the boot did not come through firmware.
+  returned: when RV(method) is V(kexec) or V(unknown) after the reboot
+  type: bool
+  sample: true
+verification:
+  description: What RV(verified) rests on, in words.
+  returned: when RV(verified) is returned on success
+  type: str
 fallback_reason:
   description: Why kexec was impossible, when O(fallback=full) was used.
   returned: when RV(method=full)
@@ -164,7 +206,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kernel.kexec.plugins.module_utils._argspec import LOAD_OPTIONS, REBOOT_OPTIONS, load_request
+from ansible_collections.kernel.kexec.plugins.module_utils._argspec import (
+    LOAD_OPTIONS, REBOOT_OPTIONS, check_reboot_options, load_request,
+)
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import reboot
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.loader import Kexec
@@ -173,14 +217,20 @@ from ansible_collections.kernel.kexec.plugins.module_utils._kexec.loader import 
 def main():
     argument_spec = dict(LOAD_OPTIONS)
     argument_spec.update(REBOOT_OPTIONS)
+    argument_spec.update(nonce=dict(type="str", no_log=False))
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
+    try:
+        check_reboot_options(params)  # the action plugin checked them too; nothing is touched before this
+        reboot.check_nonce(params["nonce"])
+    except KexecError as exc:
+        exc.fail(module)
     if os.geteuid() != 0 and not module.check_mode:
         module.fail_json(msg="rebooting needs root (CAP_SYS_BOOT): use become: true")
     try:
         kexec = Kexec()
         plan = reboot.prepare(kexec, load_request(params), reboot.load_requested(params), params["fallback"],
-                              module.check_mode)
+                              module.check_mode, nonce=params["nonce"])
         if plan["method"] == "full" and not module.check_mode:
             reboot.unload_for_full_reboot(kexec)
     except KexecError as exc:

@@ -54,7 +54,13 @@ CRASH_DROP = ("crashkernel",)  # a capture kernel must not reserve crash memory 
 
 
 class LoadRequest:
-    """What the user asked for, as plain values (module parameters)."""
+    """What the user asked for, as plain values (module parameters), checked when made.
+
+    None means "not set"; an empty kernel or initrd is an error (a template that
+    rendered empty, not a request for the default), an empty cmdline is an empty
+    command line. No NUL byte anywhere. File types are checked when the files are
+    opened (_io.open_regular).
+    """
 
     def __init__(self, kernel=None, initrd=None, cmdline=None, append=(), remove=(), reuse_cmdline=True,
                  kind="default", method="auto", force=False):
@@ -67,6 +73,23 @@ class LoadRequest:
         self.kind = kind
         self.method = method
         self.force = force
+        self.check()
+
+    def check(self):
+        """Refuse, before anything is read or loaded, what no load could mean."""
+        for name, unset in (("kernel", "to load the default boot entry's kernel"),
+                            ("initrd", "for the default (the boot entry's initrd, or none)")):
+            value = getattr(self, name)
+            if value == "":
+                raise KexecError("%s is an empty string: name a file, or leave %s out %s" % (name, name, unset))
+            if value is not None and "\0" in value:
+                raise KexecError("%s holds a NUL byte: %r" % (name, value))
+        if self.cmdline is not None and "\0" in self.cmdline:
+            raise KexecError("cmdline holds a NUL byte: the kernel would cut the command line there")
+        for token in self.append:
+            cmdline_args.check_argument(token)
+        for name in self.remove:
+            cmdline_args.check_name(name)
 
     @property
     def crash(self):
@@ -87,6 +110,7 @@ class Kexec:
 
     def plan_load(self, request):
         """Resolve files and command line; read-only. Returns a plan dict."""
+        request.check()  # again: a caller may have changed the request since it was made
         if request.kernel:
             kernel, initrd, source, entry_args = request.kernel, request.initrd, "named", None
         else:

@@ -13,7 +13,9 @@ Nothing skips service shutdown when systemd is there to do it.
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import time
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, KexecUnavailable, SyscallError
@@ -23,40 +25,84 @@ LOAD_KEYS = ("kernel", "initrd", "cmdline", "append", "remove")
 # Seconds the detached child waits before rebooting, so the module's result reaches the controller.
 MIN_DELAY = 1
 
+# What a load syscall returns when this host cannot kexec (not: this image or command line is wrong).
+# EPERM: kexec_load_disabled, lockdown or the load limit (root is checked before); EACCES: an IMA
+# policy; ENOSYS, EOPNOTSUPP: no support; the rest: a signature policy refused the kernel (the kernel
+# checks signatures only where a policy enforces them). Every other errno (EINVAL, ENOEXEC, EBADF,
+# ENOMEM, EBUSY, ...) is an error that reboots nothing, whatever fallback says.
+HOST_REFUSALS = frozenset((errno.EPERM, errno.EACCES, errno.ENOSYS, errno.EOPNOTSUPP, errno.EKEYREJECTED,
+                           errno.ENOKEY, errno.ENODATA, errno.ENOPKG, errno.EBADMSG, errno.EMSGSIZE))
+
+# The argument that proves a new boot came from the image kexec_reboot loaded. init/main.c
+# unknown_bootoption() takes a parameter with a '.' in its name for a module parameter: it is kept
+# in /proc/cmdline but neither handed to init nor put in its environment, and no module is named
+# kexec_reboot.
+NONCE_NAME = "kexec_reboot.boot"
+NONCE_FORM = re.compile(r"^[0-9a-f]{16,64}$")
+
 
 def load_requested(params):
-    """True when the task names anything to load (else what is loaded is used)."""
-    return any(params.get(key) for key in LOAD_KEYS) or params.get("force")
+    """True when the task names anything to load (else what is loaded is used).
+
+    A value that is set counts, even empty: ``cmdline: ""`` asks for an empty command line, and an
+    empty kernel or initrd is an error LoadRequest reports rather than "not set"."""
+    return (any(params.get(key) is not None for key in ("kernel", "initrd", "cmdline"))
+            or any(params.get(key) for key in ("append", "remove")) or bool(params.get("force")))
+
+
+def nonce_argument(nonce):
+    return "%s=%s" % (NONCE_NAME, nonce)
+
+
+def check_nonce(nonce):
+    """The action plugin's nonce goes onto a command line: hex digits only."""
+    if nonce is not None and not NONCE_FORM.match(nonce):
+        raise KexecError("nonce %r is not 16 to 64 lower-case hex digits (the action plugin sets it; "
+                         "do not set it in a task)" % (nonce,))
 
 
 def has_systemd(root="/"):
     return os.path.isdir(os.path.join(root, "run/systemd/system"))
 
 
-def prepare(kexec, request, requested, fallback, check_mode):
+def host_cannot_kexec(exc):
+    """True for the refusals ``fallback: full`` turns into a firmware reboot."""
+    if isinstance(exc, SyscallError):
+        return exc.errno in HOST_REFUSALS
+    return isinstance(exc, KexecUnavailable)
+
+
+def prepare(kexec, request, requested, fallback, check_mode, nonce=None):
     """Load if asked (or if nothing is loaded) and say what the reboot will be.
 
     Returns a dict with ``method`` ('kexec' or 'full'), ``boot_id`` (before),
-    ``expected`` (release and cmdline to find afterwards, None where unknown),
+    ``expected`` (release and cmdline to find afterwards, None where unknown,
+    and ``nonce`` when the image loaded here carries ``nonce``),
     ``loaded`` (the load record) and ``fallback_reason`` when falling back.
     """
     state = kexec.state
     plan = {"boot_id": state.boot_id, "systemd": has_systemd(kexec.root), "changed": True}
+    carries = None
     try:
         if requested or not state.kexec_loaded:
+            if nonce:  # first of the appended arguments: the user's own stay last, as they wrote them
+                request.append.insert(0, nonce_argument(nonce))
+                carries = nonce
             loaded = kexec.ensure_loaded(request, check_mode=check_mode)
             plan["load_changed"] = loaded["changed"]
             record = dict((key, loaded[key]) for key in ("kernel", "kernel_release", "initrd", "cmdline", "method"))
         else:
             record = kexec.current("default")
             plan["load_changed"] = False
-    except (KexecUnavailable, SyscallError) as exc:
-        if fallback != "full":
+    except KexecError as exc:
+        if fallback != "full" or not host_cannot_kexec(exc):
             raise
         plan.update(method="full", fallback_reason=exc.msg, loaded=None, expected={"release": None, "cmdline": None})
         return plan
     plan.update(method="kexec", loaded=record,
                 expected={"release": record.get("kernel_release"), "cmdline": record.get("cmdline")})
+    if carries:
+        plan["expected"]["nonce"] = carries
     if record.get("cmdline") is None:
         plan["warning"] = ("a kernel loaded by another tool is used as it is: only the new boot_id "
                            "can be verified, not its release or command line")
@@ -98,4 +144,5 @@ def start_reboot(method, systemd, delay=0, msg=None, arch=None):
         os._exit(1)  # only reached when exec or the syscall failed
 
 
-__all__ = ("has_systemd", "load_requested", "prepare", "reboot_command", "start_reboot", "unload_for_full_reboot")
+__all__ = ("HOST_REFUSALS", "NONCE_NAME", "check_nonce", "has_systemd", "host_cannot_kexec", "load_requested",
+           "nonce_argument", "prepare", "reboot_command", "start_reboot", "unload_for_full_reboot")

@@ -1,0 +1,228 @@
+"""Every wait of kexec_reboot is bounded, and a call that overran never shares its connection again.
+
+A remote call that overruns its bound is abandoned, but its thread still runs
+inside the connection object it was given. Nothing else may use that object
+afterwards: the next remote call gets a fresh connection of the same plugin and
+options. Resets (the "reconnects") are bounded too, and so are the module run
+and the remote tmp removal before the reboot.
+
+Hung calls block on a threading.Event; ``short_join`` stands in for the plugin's
+``_join`` hook: it waits a fifth of a second in real time, then moves the fake
+clock by the whole bound, so a bound of minutes costs no real time.
+"""
+
+import contextvars
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+from ansible.playbook.play_context import PlayContext
+from ansible.plugins.loader import become_loader, connection_loader
+
+from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import STATE_COMMAND, ActionModule, RemoteCallTimeout
+
+from .conftest import NEW_BOOT, FakeConnection, boot
+
+HANG = 3  # seconds a hung fake call blocks at most (only reached by code without the bounds)
+
+
+def short_join(harness):
+    def join(thread, timeout):
+        thread.join(0.2)
+        if thread.is_alive():
+            harness.clock.now += timeout
+    return join
+
+
+class FreshConnection(FakeConnection):
+    def reset(self):
+        self.events.append("reset fresh")
+
+
+class Tracked:
+    """An action whose remote calls record the connection object they ran on."""
+
+    def __init__(self, harness, args=None):
+        self.harness = harness
+        self.fresh = []  # connections handed out by _fresh_connection, in order
+        self.used = []  # (command, connection) per remote command
+        self.released = threading.Event()
+        self.action = action = harness.action(args)
+        action._join = short_join(harness)
+        action._fresh_connection = self.fresh_connection
+
+        def execute(cmd, sudoable=True, **kwargs):
+            self.used.append((cmd, action._connection))
+            return harness.target.execute(cmd, sudoable, **kwargs)
+        action._low_level_execute_command = execute
+
+    def fresh_connection(self, old):
+        assert old is not None
+        connection = FreshConnection(self.harness.events)
+        connection.options = dict(old.options)
+        self.harness.events.append("fresh connection")
+        self.fresh.append(connection)
+        return connection
+
+    def hang(self, *args, **kwargs):
+        self.harness.events.append("hangs")
+        self.released.wait(HANG)
+
+    def run(self):
+        began = time.monotonic()
+        try:
+            return self.action.run(task_vars={})
+        finally:
+            self.released.set()
+            self.took = time.monotonic() - began
+
+
+@pytest.fixture
+def tracked(harness):
+    return Tracked(harness)
+
+
+def test_hung_module_run_is_cut_at_reboot_timeout(harness):
+    tracked = Tracked(harness, {"reboot_timeout": 60})
+
+    def module(**kwargs):
+        harness.target.execute_module(**kwargs)
+        tracked.hang()
+        return dict(harness.target.plan)
+    tracked.action._execute_module = module
+    result = tracked.run()
+    assert tracked.took < 2
+    assert result["failed"] is True and result["rebooted"] is None
+    assert "did not answer within reboot_timeout (60 s)" in result["msg"]
+    assert "may have started" in result["msg"]
+    assert harness.target.probes == [] and tracked.used == []  # no wait after a lost answer
+
+
+def test_hung_tmp_removal_is_cut_and_its_connection_retired(harness, tracked):
+    harness.connection._shell.tmpdir = "/root/.ansible/tmp/ansible-tmp-1"
+    tracked.action._remove_tmp_path = tracked.hang
+    harness.target.banners = [False, True]
+    result = tracked.run()
+    assert tracked.took < 2
+    assert "failed" not in result and result["boot_id"] == NEW_BOOT
+    [fresh] = tracked.fresh
+    assert [connection for _cmd, connection in tracked.used] == [fresh]
+    assert harness.connection._shell.tmpdir is None
+
+
+def test_timed_out_read_never_reuses_the_abandoned_connection(harness, tracked):
+    harness.target.reads = [threading.Event(), boot(NEW_BOOT)]  # the first read hangs
+    old = harness.connection
+    result = tracked.run()
+    assert "failed" not in result and result["boot_id"] == NEW_BOOT
+    [fresh] = tracked.fresh
+    assert [connection for _cmd, connection in tracked.used] == [old, fresh]
+    hang = harness.events.index("read hangs")
+    # the abandoned connection is reset once (bounded), then never touched again
+    assert harness.events[hang:hang + 2] == ["read hangs", "reset"]
+    assert "reset" not in harness.events[hang + 2:]
+    assert "fresh connection" in harness.events[hang + 2:]
+    harness.target.reads[0].set()
+
+
+def test_test_command_after_a_timeout_uses_a_fresh_connection(harness, tracked):
+    harness.target.reads = [threading.Event(), boot(NEW_BOOT)]
+    tracked.action._task.args["test_command"] = "true"
+    result = tracked.run()
+    harness.target.reads[0].set()
+    assert "failed" not in result
+    assert tracked.used[-1] == ("true", tracked.fresh[-1])
+
+
+def test_hung_reset_is_bounded(harness, tracked):
+    harness.connection.reset = tracked.hang
+    result = tracked.run()
+    assert tracked.took < 2
+    assert "failed" not in result and result["boot_id"] == NEW_BOOT
+    # the connection whose reset hung is not used again
+    assert all(connection is not harness.connection for _cmd, connection in tracked.used)
+
+
+def test_no_fresh_connection_fails_closed(harness, tracked):
+    def cannot(old):
+        raise RuntimeError("connection plugin gone")
+    tracked.action._fresh_connection = cannot
+    harness.target.reads = [threading.Event(), boot(NEW_BOOT)]
+    result = tracked.run()
+    harness.target.reads[0].set()
+    assert result["failed"] is True
+    assert "not reusing the connection a hung call still holds" in result["msg"]
+    assert "connection plugin gone" in result["msg"]
+    assert [cmd for cmd, _connection in tracked.used] == [STATE_COMMAND]  # nothing after the hung read
+
+
+def test_every_wait_ends_at_the_deadline_even_when_every_call_hangs(harness, tracked):
+    harness.target.banners = [False, True]
+    harness.target.reads = [threading.Event()]
+    tracked.action._task.args["reboot_timeout"] = 60
+    result = tracked.run()
+    harness.target.reads[0].set()
+    assert result["failed"] is True and "did not come back within reboot_timeout" in result["msg"]
+    assert harness.clock.now - 1000.0 <= 60 + 1
+    assert tracked.took < 10
+
+
+def test_connect_timeout_restored_on_the_task_connection(harness, tracked):
+    harness.connection.options["timeout"] = 30
+    harness.target.reads = [threading.Event(), boot(NEW_BOOT)]
+    tracked.run()
+    harness.target.reads[0].set()
+    assert harness.connection.options["timeout"] == 30
+
+
+# --- the worker thread ---------------------------------------------------------------------------------
+
+def test_bounded_call_sees_the_callers_context(harness):
+    # ansible-core 2.19 keeps the templating and task context in contextvars; a thread starts
+    # without them, and lazy task arguments cannot be read there.
+    var = contextvars.ContextVar("task")
+    var.set("kexec_reboot")
+    assert harness.action().bounded(lambda: var.get("missing"), 5) == "kexec_reboot"
+
+
+def test_bounded_keeps_ansible_errors_as_they_are(harness):
+    from ansible.errors import AnsibleConnectionFailure
+
+    def unreachable():
+        raise AnsibleConnectionFailure("ssh: connect to host port 22: No route to host")
+    with pytest.raises(AnsibleConnectionFailure):
+        harness.action().bounded(unreachable, 5)
+
+
+def test_bounded_retires_the_connection_it_gave_up_on(harness):
+    action = harness.action()
+    released = threading.Event()
+    try:
+        with pytest.raises(RemoteCallTimeout):
+            action.bounded(lambda: released.wait(HANG), 0.1)
+    finally:
+        released.set()
+    action._fresh_connection = lambda old: "fresh"
+    assert action._usable_connection() == "fresh"
+
+
+# --- a fresh connection is the same plugin with the same options ---------------------------------------
+
+def test_fresh_connection_copies_plugin_options_shell_and_become(harness):
+    play_context = PlayContext()
+    play_context.remote_addr = "192.0.2.7"
+    old = connection_loader.get("ssh", play_context)
+    old.set_options(var_options={"ansible_host": "192.0.2.7", "ansible_port": 2222, "ansible_user": "admin"})
+    old.set_option("timeout", 7)
+    become = become_loader.get("sudo")
+    become.set_options()
+    old.set_become_plugin(become)
+    action = harness.action()
+    action._play_context = play_context
+    action._shared_loader_obj = SimpleNamespace(connection_loader=connection_loader)
+    fresh = ActionModule._fresh_connection(action, old)
+    assert fresh is not old and type(fresh) is type(old)
+    for option in ("host", "port", "remote_user", "timeout", "ssh_args", "control_path_dir"):
+        assert fresh.get_option(option) == old.get_option(option)
+    assert fresh._shell is old._shell and fresh.become is become
