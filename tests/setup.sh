@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the tests and the demo need, on a fresh Debian bookworm machine:
-# apt packages for the QEMU hosts, and a venv with the pinned Python tools.
-# Source it: it exports PATH (venv first), KEXEC_CACHE and KEXEC_VENV.
+# apt packages for the QEMU hosts (and shellcheck for ansible-test sanity), and a venv with the
+# pinned Python tools. Source it: it exports PATH (venv first), KEXEC_CACHE and KEXEC_VENV, and
+# defines kexec_core_venv for the other ansible-core versions the tests run.
 # Safe to run again: each step is skipped when already done.
 
 KEXEC_CACHE=${KEXEC_CACHE:-$HOME/.cache/kernel-kexec}
@@ -10,7 +11,7 @@ export KEXEC_CACHE KEXEC_VENV
 _kexec_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 kexec_apt_packages=(qemu-system-x86 qemu-utils mmdebstrap fdisk e2fsprogs util-linux openssh-client
-                    ca-certificates git rsync)
+                    ca-certificates git rsync shellcheck)
 _missing=()
 for _pkg in "${kexec_apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$_pkg" 2>/dev/null | grep -q "install ok installed" || _missing+=("$_pkg")
@@ -22,16 +23,54 @@ if (( ${#_missing[@]} )); then
     DEBIAN_FRONTEND=noninteractive "${_sudo[@]}" apt-get install -y -q --no-install-recommends "${_missing[@]}" >/dev/null
 fi
 
-_want=$(sha256sum "$_kexec_repo/requirements-test.txt" | cut -d' ' -f1)
-if [[ ! -x $KEXEC_VENV/bin/python || $(cat "$KEXEC_VENV/.requirements" 2>/dev/null) != "$_want" ]]; then
-    echo "setup: python venv at $KEXEC_VENV"
-    mkdir -p "$KEXEC_CACHE"
-    python3 -m venv "$KEXEC_VENV"
-    "$KEXEC_VENV/bin/pip" install -q --upgrade pip
-    "$KEXEC_VENV/bin/pip" install -q -r "$_kexec_repo/requirements-test.txt"
-    echo "$_want" > "$KEXEC_VENV/.requirements"
-fi
+# Create the venv DIR with PYTHON and install the requirements file REQS into it; done again only
+# when REQS changes (its sha256 is kept in DIR/.requirements).
+_kexec_venv() {
+    local dir=$1 reqs=$2 python=$3 want
+    want=$(sha256sum "$reqs" | cut -d' ' -f1)
+    [[ -x $dir/bin/python && $(cat "$dir/.requirements" 2>/dev/null) == "$want" ]] && return 0
+    echo "setup: python venv at $dir" >&2
+    mkdir -p "$(dirname "$dir")" &&
+        "$python" -m venv "$dir" &&
+        "$dir/bin/pip" install -q --upgrade pip &&
+        "$dir/bin/pip" install -q -r "$reqs" &&
+        echo "$want" > "$dir/.requirements"
+}
+
+_kexec_venv "$KEXEC_VENV" "$_kexec_repo/requirements-test.txt" python3
 export PATH=$KEXEC_VENV/bin:$PATH
+
+# The ansible-core versions the tests run, oldest first, and the controller Python of each. The
+# oldest is the main venv's (requirements-test.txt, Python 3.11); each other one has a venv of its
+# own under $KEXEC_CACHE, pinned by tests/requirements-core-VERSION.txt.
+kexec_cores=(2.19 2.20 2.21)
+declare -gA kexec_core_python=([2.19]=3.11 [2.20]=3.12 [2.21]=3.12)
+
+# Print the path of an interpreter for Python VERSION: on PATH, else from pyenv.
+kexec_python() {
+    local version=$1 candidate
+    for candidate in "python$version" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$version".*/bin/"python$version"; do
+        if "$candidate" -c '' 2>/dev/null; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    echo "setup: Python $version not found (on PATH or under pyenv); install it, e.g. pyenv install $version" >&2
+    return 1
+}
+
+# Print the venv that runs ansible-core CORE (one of kexec_cores), creating it when needed.
+kexec_core_venv() {
+    local core=$1 python
+    if [[ $core == "${kexec_cores[0]}" ]]; then
+        echo "$KEXEC_VENV"
+        return 0
+    fi
+    [[ -n ${kexec_core_python[$core]:-} ]] || { echo "setup: ansible-core $core is not tested" >&2; return 1; }
+    python=$(kexec_python "${kexec_core_python[$core]}") &&
+        _kexec_venv "$KEXEC_CACHE/venv-core-$core" "$_kexec_repo/tests/requirements-core-$core.txt" "$python" &&
+        echo "$KEXEC_CACHE/venv-core-$core"
+}
 
 # Copy the collection (the files git knows, tracked and new) to DIR/ansible_collections/kernel/kexec.
 kexec_stage_tree() {
@@ -53,4 +92,4 @@ kexec_install_collection() {
         2>&1 >/dev/null | grep -v "is not part of the configured Ansible collections paths" >&2 || true
     export ANSIBLE_COLLECTIONS_PATH=$dir/collections
 }
-unset _missing _pkg _want _sudo
+unset _missing _pkg _sudo

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 
@@ -25,10 +24,9 @@ from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecE
 
 
 def run_command(argv):
-    """Default command runner: (rc, stdout, stderr). Modules pass module.run_command instead."""
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                          check=False)
-    return proc.returncode, proc.stdout, proc.stderr
+    """The runner of a backend built without one: commands are run by the module (module.run_command,
+    passed as ``runner``), never from module_utils directly, so this refuses."""
+    raise KexecError("no command runner to run %s: the module passes module.run_command as runner" % argv[0])
 
 
 class FileChange:
