@@ -12,6 +12,7 @@ from ansible_collections.kernel.kexec.plugins.module_utils._boot.entry import de
 from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel.kernel import current_value
 from ansible_collections.kernel.kexec.plugins.module_utils._host.arch import host_machine
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState, crash_reserved
+from ansible_collections.kernel.kexec.plugins.module_utils._kdump.facts import kdump_facts
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import methods
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.record import current_load
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.syscalls import ARCHES
@@ -23,9 +24,11 @@ def usable_methods(state, machine):
 
 
 def gather(root="/", machine=None):
+    """Every fact below ``root`` (the kdump unit's state comes from _kdump.facts.add_service_state)."""
     state = KernelState(root)
     machine = host_machine(machine)
     regions = state.crash_regions()
+    reserved = crash_reserved(regions, state.kexec_crash_size)
     entry = default_entry(root, state.release)
     return {
         "arch": machine,
@@ -36,7 +39,7 @@ def gather(root="/", machine=None):
         "crash_image": current_load(root, state, "crash"),
         "crash_size": state.kexec_crash_size,
         "crash_regions": [region.as_dict() for region in regions],
-        "crash_reserved": crash_reserved(regions, state.kexec_crash_size),
+        "crash_reserved": reserved,
         "lockdown": state.lockdown,
         "load_disabled": state.kexec_load_disabled,
         "load_limits": {"reboot": state.load_limit(False), "panic": state.load_limit(True)},
@@ -49,6 +52,7 @@ def gather(root="/", machine=None):
             "active": current_value(state.cmdline),
             "configured": current_value(entry.args or "") if entry else None,
         },
+        "kdump": kdump_facts(root, state.release, reserved),
     }
 
 

@@ -12,6 +12,9 @@ version_added: 0.1.0
 description:
   - Reads C(/sys/kernel/kexec_*), C(/proc/iomem), C(/proc/cmdline), lockdown, the kexec sysctls
     and the bootloader's default entry. Changes nothing.
+  - Reads the kdump capture service's configuration (Debian/Ubuntu kdump-tools, Fedora/RHEL kdump-utils,
+    SUSE kdump), its unit's state (C(systemctl show)), the dumps in a local target and whether the crash
+    reservation is large enough for the capture kernel (RV(kdump.capture)).
   - Addresses in C(/proc/iomem) are shown to root only; without root the crash region reads as zeros.
 author:
   - kernel.kexec maintainers (@kernel-kexec)
@@ -41,6 +44,13 @@ EXAMPLES = r"""
   ansible.builtin.assert:
     that: kexec.crash_reserved > 0
     fail_msg: "no crashkernel= reservation on {{ inventory_hostname }}"
+
+- name: Show the kdump state a person checks first
+  ansible.builtin.debug:
+    msg: >-
+      {{ kexec.kdump.service }} active={{ kexec.kdump.active }} enabled={{ kexec.kdump.enabled }},
+      crash kernel loaded={{ kexec.crash_loaded }}, dumps to {{ kexec.kdump.target }}:{{ kexec.kdump.path }},
+      newest {{ kexec.kdump.newest_dump.path | default('none') }}; {{ kexec.kdump.capture.explanation | default('') }}
 """
 
 RETURN = r"""
@@ -120,17 +130,87 @@ crashkernel:
   returned: always
   type: dict
   sample: {active: 256M, configured: 256M}
+kdump:
+  description:
+    - The kdump capture service, from its configuration files and its unit. Every value is null when no
+      capture service is installed (none of C(/etc/kdump.conf), C(/etc/default/kdump-tools),
+      C(/etc/sysconfig/kdump) exists).
+  returned: always
+  type: dict
+  contains:
+    service:
+      description: The systemd unit that loads the crash kernel at boot (without C(.service)).
+      type: str
+      sample: kdump-tools
+    provider:
+      description: V(kdump-tools) (Debian, Ubuntu), V(kdump-utils) (Fedora, RHEL) or V(suse-kdump).
+      type: str
+    config:
+      description: The configuration file read for the target.
+      type: str
+      sample: /etc/default/kdump-tools
+    config_enabled:
+      description: kdump-tools only, C(USE_KDUMP) is not 0 (with 0 the service starts and loads nothing); null elsewhere.
+      type: bool
+    installed:
+      description: The unit is known to systemd; null when systemd could not be asked.
+      type: bool
+    active:
+      description: The unit is active (C(ActiveState=active)); null when systemd could not be asked.
+      type: bool
+    enabled:
+      description: The unit starts at boot (C(UnitFileState) V(enabled) or V(enabled-runtime)); null when unknown.
+      type: bool
+    active_state:
+      description: C(ActiveState) as systemd reports it.
+      type: str
+    unit_file_state:
+      description: C(UnitFileState) as systemd reports it.
+      type: str
+    target:
+      description: Where dumps go, V(local) or the configured remote or device target (V(ssh), V(nfs), V(ftp), V(ext4) ...).
+      type: str
+    location:
+      description: The remote or device part of the target (C(user@host), C(server:/export), a device); null for V(local).
+      type: str
+    path:
+      description: The dump directory (on the remote side for remote targets; for kdump-tools with NFS, the mount point).
+      type: str
+      sample: /var/crash
+    dumps:
+      description: How many dumps the local target holds; null for remote targets.
+      type: int
+    newest_dump:
+      description: >-
+        The newest dump in a local target (C(path), C(size) in bytes, C(mtime) in seconds since the epoch, and
+        C(dmesg), the crashed kernel's log saved beside it or null); null when there is none or the target is remote.
+      type: dict
+      sample: {path: /var/crash/202512011200/dump.202512011200, size: 35651584, mtime: 1764590400,
+               dmesg: /var/crash/202512011200/dmesg.202512011200}
+    capture:
+      description:
+        - Whether the crash reservation holds the capture kernel the service loads, by the rule
+          C(required = kernel footprint + 4 x capture initrd + 64 MiB). The footprint is C(init_size) of an x86 boot
+          header or C(image_size) of an arm64 Image; 4 x the initrd counts the image and its unpacked content;
+          64 MiB is what the capture kernel and its user space need to run. A floor, not a proof; a test crash is the proof.
+        - C(kernel), C(initrd) (host paths or null), C(kernel_memsz), C(initrd_size), C(margin), C(required),
+          C(reserved) (bytes), C(fits) (null when the rule cannot be applied, for example before the initrd is built)
+          and C(explanation).
+      type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import run_module
 from ansible_collections.kernel.kexec.plugins.module_utils._info import gather
+from ansible_collections.kernel.kexec.plugins.module_utils._kdump.facts import add_service_state
 
 
 def main():
     module = AnsibleModule(argument_spec={}, supports_check_mode=True)
-    run_module(module, lambda: dict(gather(), changed=False))
+    # systemctl answers for the kdump unit's state; without it (no systemd) that state stays null.
+    runner = module.run_command if module.get_bin_path("systemctl") else None
+    run_module(module, lambda: dict(add_service_state(gather(), runner), changed=False))
 
 
 if __name__ == "__main__":

@@ -46,9 +46,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-packages=linux-image-amd64,systemd-sysv,udev,openssh-server,python3,dbus,grub-pc,initramfs-tools,ifupdown,isc-dhcp-client,iproute2,kexec-tools,makedumpfile,procps,less
+packages=linux-image-amd64,systemd-sysv,udev,openssh-server,python3,dbus,grub-pc,initramfs-tools,ifupdown,isc-dhcp-client,iproute2,kexec-tools,makedumpfile,python3-apt,procps,less
 echo "mmdebstrap: bookworm minbase"
-mmdebstrap --variant=minbase --include="$packages" bookworm "$work/rootfs.tar" "$mirror"
+# Keep the package lists: the guests install packages (the kdump role's kdump-tools) without an apt update.
+mmdebstrap --variant=minbase --skip=cleanup/apt/lists --include="$packages" bookworm "$work/rootfs.tar" "$mirror"
 
 raw=$work/disk.raw
 truncate -s 6G "$raw"
@@ -73,6 +74,9 @@ FSTAB
 echo kexec-guest > "$mnt/etc/hostname"
 # kexec-tools must not load a kernel at shutdown behind the tests' back.
 sed -i 's/^LOAD_KEXEC=.*/LOAD_KEXEC=false/' "$mnt/etc/default/kexec"
+# Packages the tests install (the kdump role's kdump-tools) must not rebuild the main initrd through
+# initramfs-tools' trigger: under TCG that alone takes minutes. kdump-tools builds its own initrd anyway.
+sed -i 's/^update_initramfs=.*/update_initramfs=no/' "$mnt/etc/initramfs-tools/update-initramfs.conf"
 cat > "$mnt/etc/network/interfaces" <<NET
 auto lo
 iface lo inet loopback
