@@ -26,7 +26,7 @@ import struct
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._host.memmap import system_ram, top_level_iomem
-from ansible_collections.kernel.kexec.plugins.module_utils._host.state import parse_iomem
+from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.elfcore import Load, Note
 
 LOW_MEMORY_END = 1 << 20
@@ -48,11 +48,10 @@ def _read(root, path):
 
 def crash_regions(root):
     """All ``Crash kernel`` ranges as (start, end_inclusive), sorted; the last is crashk_res."""
-    text = _read(root, "proc/iomem") or ""
-    regions = [(r.start, r.end) for r in parse_iomem(text) if r.name == "Crash kernel"]
-    if regions and all(start == 0 and end == 0 for start, end in regions):
+    regions = KernelState(root).crash_regions()
+    if any(region.hidden for region in regions):
         raise KexecError("/proc/iomem hides the crash region's addresses: a crash load needs root (become: true)")
-    return sorted(regions)
+    return sorted((region.start, region.end) for region in regions)
 
 
 def cpu_notes(root):
