@@ -50,15 +50,15 @@ def test_detect_by_configuration_file(tmp_path, files, provider):
     host = fakes.FakeHost(tmp_path)
     for name in files:
         host.write(name, "")
-    assert type(detect(host.root, RELEASE)) is provider
+    assert detect(host.root, RELEASE).__class__ is provider  # exactly this provider, not a subclass
 
 
 @pytest.mark.parametrize("config, settings", [
     ("USE_KDUMP=1\n", {"target": "local", "location": None, "path": "/var/crash", "config_enabled": True}),
     ("USE_KDUMP=0\nKDUMP_COREDIR=/srv/crash\n",
      {"target": "local", "location": None, "path": "/srv/crash", "config_enabled": False}),
-    ("SSH=\"kdump@dumps\"\nNFS=\"nfs:/x\"\n", {"target": "ssh", "location": "kdump@dumps", "path": "/var/crash",
-                                              "config_enabled": False}),
+    ("SSH=\"kdump@dumps\"\nNFS=\"nfs:/x\"\n",
+     {"target": "ssh", "location": "kdump@dumps", "path": "/var/crash", "config_enabled": False}),
     ("USE_KDUMP=1\nNFS=\"nfs:/export\"\nKDUMP_COREDIR=/mnt\n",
      {"target": "nfs", "location": "nfs:/export", "path": "/mnt", "config_enabled": True}),
 ])
