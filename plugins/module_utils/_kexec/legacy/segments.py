@@ -20,9 +20,9 @@ from __future__ import annotations
 import errno
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.syscalls import KEXEC_SEGMENT_MAX
 
 PAGE_SIZE = 4096
-KEXEC_SEGMENT_MAX = 16
 # x86_64: KEXEC_DESTINATION_MEMORY_LIMIT is MAXMEM - 1, MAXMEM 1 << 46 with 4-level paging
 # (arch/x86/include/asm/kexec.h, page_64_types.h). 5-level hosts allow more; no RAM lies there in practice.
 DESTINATION_LIMIT = (1 << 46) - 1
