@@ -9,6 +9,12 @@ Documentation/arch/x86/boot.rst and arch/x86/include/uapi/asm/bootparam.h
 (sector 0 holds the setup header at 0x1f1), then the protected-mode kernel,
 still compressed, which the 64-bit entry at its load address + 0x200
 decompresses itself. The legacy loader loads that part as it is.
+
+A kernel built with the EFI stub is also a PE/COFF image: sector 0 starts
+with "MZ", 0x3c points at the "PE\\0\\0" header, and its section table (which
+the build keeps below 0x1f1) says where each section's bytes lie in the file.
+Both headers say how long the file must be; :func:`check_complete` refuses a
+file shorter than either (a signed kernel is longer: its signature follows).
 """
 
 from __future__ import annotations
@@ -58,6 +64,13 @@ XLF_CAN_BE_LOADED_ABOVE_4G = 0x02
 MIN_LEGACY_PROTOCOL = 0x020c  # 64-bit entry, xloadflags (boot.rst, protocol 2.12)
 ENTRY_64_OFFSET = 0x200       # the 64-bit entry: load address + 0x200
 
+# PE/COFF (the EFI stub's header): its offset at 0x3c; after "PE\0\0" the COFF header
+# (NumberOfSections at +6, SizeOfOptionalHeader at +20), the optional header from +24,
+# then 40-byte section headers: Name, VirtualSize, VirtualAddress, SizeOfRawData, PointerToRawData.
+PE_POINTER = 0x3c
+PE_SECTION = struct.Struct("<8sIIII")
+PE_SECTION_SIZE = 40
+
 
 class SetupHeader:
     """One bzImage's setup header, its size and where its protected-mode part starts."""
@@ -66,12 +79,10 @@ class SetupHeader:
         self.path = path
         self.raw = raw
         self.file_size = file_size
+        # A file cut inside its header reads as zeros past its end (check_complete refuses it).
+        padded = raw.ljust(HEADER_READ, b"\0")
         for name, (offset, fmt) in FIELDS.items():
-            setattr(self, name, struct.unpack_from("<" + fmt, raw, offset)[0])
-
-    @property
-    def is_bzimage(self):
-        return self.header == b"HdrS" and self.boot_flag == 0xAA55
+            setattr(self, name, struct.unpack_from("<" + fmt, padded, offset)[0])
 
     @property
     def setup_size(self):
@@ -82,6 +93,11 @@ class SetupHeader:
     def kernel_size(self):
         """Bytes of the protected-mode kernel in the file."""
         return self.file_size - self.setup_size
+
+    @property
+    def promised_size(self):
+        """Bytes the setup header says the file has: the setup, then ``syssize`` 16-byte paragraphs."""
+        return self.setup_size + self.syssize * 16
 
     @property
     def header_end(self):
@@ -96,31 +112,85 @@ class SetupHeader:
         return "%d.%02d" % (self.version >> 8, self.version & 0xff)
 
 
-def read_header(path):
-    """The setup header of ``path``; KexecError when it is not a complete bzImage."""
-    with open_regular(path, "kernel") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        raw = handle.read(HEADER_READ)
-    if len(raw) < HEADER_READ:
-        raise KexecError("%s is %d bytes: too short for an x86 boot header" % (path, len(raw)))
-    header = SetupHeader(path, raw, size)
-    if not header.is_bzimage:
-        raise KexecError("%s is not an x86 bzImage (no 'HdrS' setup header with the 0xAA55 boot flag)" % path)
+def has_setup_header(raw):
+    """Whether ``raw``, a file's first bytes, carries the setup header's "HdrS" and the 0xAA55 boot flag."""
+    return len(raw) >= 0x206 and raw[0x202:0x206] == b"HdrS" and struct.unpack_from("<H", raw, 0x1fe)[0] == 0xAA55
+
+
+def complete_header(path, handle, raw):
+    """The checked setup header of the open file ``handle`` whose first bytes are ``raw``; None if no bzImage.
+
+    ``raw`` is what the caller read from the start (HEADER_READ bytes, fewer at
+    the end of a short file); the file's size comes from fstat of the same
+    descriptor, so nothing more is read. KexecError when the file is truncated.
+    """
+    if not has_setup_header(raw):
+        return None
+    header = SetupHeader(path, raw, os.fstat(handle.fileno()).st_size)
     check_complete(header)
     return header
 
 
-def check_complete(header):
-    """Refuse a truncated image: the header says how long its protected-mode part is.
+def read_header(path):
+    """The setup header of ``path``; KexecError when it is not a complete bzImage."""
+    with open_regular(path, "kernel") as handle:
+        raw = handle.read(HEADER_READ)
+        header = complete_header(path, handle, raw)
+    if header is None and len(raw) < HEADER_READ:
+        raise KexecError("%s is %d bytes: too short for an x86 boot header" % (path, len(raw)))
+    if header is None:
+        raise KexecError("%s is not an x86 bzImage (no 'HdrS' setup header with the 0xAA55 boot flag)" % path)
+    return header
 
-    ``syssize`` counts 16-byte paragraphs of the protected-mode kernel. A
-    truncated bzImage that a kernel accepted would decompress garbage at the
-    kexec and crash (on hardware, often hang) the machine.
+
+def pe_data_end(raw):
+    """(end, section name): where the last section's bytes end in the file, by the PE header in ``raw``.
+
+    None when ``raw`` has no PE header (a kernel without the EFI stub), or its
+    section table does not lie within ``raw`` (the kernel's build keeps it in
+    sector 0, below the setup header; anything else is not checked). Sections
+    without file data (SizeOfRawData 0, an old kernel's .bss) do not count;
+    SizeOfImage is the size in memory, not in the file, and is not used.
     """
-    want = header.syssize * 16
-    if header.kernel_size < want:
-        raise KexecError("%s is truncated: its setup header says %d bytes of kernel follow the %d-byte setup, "
-                         "the file has %d" % (header.path, want, header.setup_size, max(header.kernel_size, 0)))
+    if raw[:2] != b"MZ" or len(raw) < PE_POINTER + 4:
+        return None
+    pe = struct.unpack_from("<I", raw, PE_POINTER)[0]
+    if pe + 24 > len(raw) or raw[pe:pe + 4] != b"PE\0\0":
+        return None
+    count, optional_size = struct.unpack_from("<H", raw, pe + 6)[0], struct.unpack_from("<H", raw, pe + 20)[0]
+    table = pe + 24 + optional_size
+    if table + count * PE_SECTION_SIZE > len(raw):
+        return None
+    ends = []
+    for index in range(count):
+        name, _vsize, _vaddr, raw_size, raw_pointer = PE_SECTION.unpack_from(raw, table + index * PE_SECTION_SIZE)
+        if raw_size:
+            ends.append((raw_pointer + raw_size, name.rstrip(b"\0").decode("ascii", "replace")))
+    return max(ends) if ends else None
+
+
+def check_complete(header):
+    """Refuse a truncated image: its setup header, and its PE header where it has one, say how long it is.
+
+    ``syssize`` counts 16-byte paragraphs of the protected-mode kernel after the
+    setup sectors; the PE section table says where the last section's bytes end.
+    kexec_file_load without signature enforcement accepts a truncated bzImage,
+    and the kexec into it decompresses garbage and crashes (on hardware, often
+    hangs) the machine: refused here, before any syscall.
+    """
+    _refuse_shorter(header, header.promised_size,
+                    "its x86 setup header (%d bytes of setup, then syssize %d paragraphs of 16 bytes)"
+                    % (header.setup_size, header.syssize))
+    pe_end = pe_data_end(header.raw)
+    if pe_end is not None:
+        _refuse_shorter(header, pe_end[0], "its PE header (section %s ends there)" % pe_end[1])
+
+
+def _refuse_shorter(header, want, source):
+    if header.file_size < want:
+        raise KexecError("kernel %s is truncated: %s promises %d bytes, the file has %d; refused before loading "
+                         "(a kexec into it would crash the machine): copy or reinstall the kernel"
+                         % (header.path, source, want, header.file_size))
 
 
 def check_legacy_loadable(header):
@@ -143,6 +213,6 @@ def check_legacy_loadable(header):
 
 
 __all__ = (
-    "ENTRY_64_OFFSET", "FIELDS", "MIN_LEGACY_PROTOCOL", "SetupHeader", "check_complete", "check_legacy_loadable",
-    "read_header",
+    "ENTRY_64_OFFSET", "FIELDS", "HEADER_READ", "MIN_LEGACY_PROTOCOL", "SetupHeader", "check_complete",
+    "check_legacy_loadable", "complete_header", "has_setup_header", "pe_data_end", "read_header",
 )

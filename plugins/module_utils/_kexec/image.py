@@ -5,33 +5,21 @@
 
 Private to the kernel.kexec collection. The kernel is the final judge (it
 parses the image inside kexec_file_load); this module catches the common
-mistakes first with a message that names the file: not a kernel at all, an
-x86 kernel that cannot be loaded by kexec_file_load, a command line longer
-than the new kernel accepts. The offsets are those of the x86 boot protocol
-(Documentation/arch/x86/boot.rst).
+mistakes first with a message that names the file: not a kernel at all, a
+truncated bzImage, an x86 kernel that cannot be loaded by kexec_file_load, a
+command line longer than the new kernel accepts. The x86 setup header is read
+by bzimage.py (Documentation/arch/x86/boot.rst).
+
+Every load (file or legacy, default or crash, and kexec_reboot's) starts with
+:func:`inspect` in the loader's plan, so a truncated bzImage is refused there,
+before any syscall; other formats are left to the kernel as before.
 """
 
 from __future__ import annotations
 
-import struct
-
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._io import open_regular
-
-HEADER_BYTES = 0x268  # enough for every setup-header field used here
-
-# x86 setup header fields
-BOOT_FLAG = 0x1fe  # 0xAA55
-HEADER_MAGIC = 0x202  # b"HdrS"
-VERSION = 0x206
-KERNEL_VERSION = 0x20e  # offset of the version string, minus 0x200
-LOADFLAGS = 0x211
-XLOADFLAGS = 0x236
-CMDLINE_SIZE = 0x238
-
-LOADED_HIGH = 0x1
-XLF_KERNEL_64 = 0x1
-XLF_CAN_BE_LOADED_ABOVE_4G = 0x2
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import bzimage
 
 # Bytes bzImage64_load() keeps free in the command line for "elfcorehdr=".
 ELFCOREHDR_RESERVE = 30
@@ -63,46 +51,32 @@ class KernelImage:
         }
 
 
-def _u8(data, offset):
-    return data[offset]
-
-
-def _u16(data, offset):
-    return struct.unpack_from("<H", data, offset)[0]
-
-
-def _u32(data, offset):
-    return struct.unpack_from("<I", data, offset)[0]
-
-
-def _bzimage_release(path, data):
-    """The release (first word of the version string) the header points at."""
-    pointer = _u16(data, KERNEL_VERSION)
-    if not pointer:
+def _bzimage_release(header, handle):
+    """The release (first word of the version string) the header points at, read through ``handle``."""
+    if not header.kernel_version:
         return None
-    with open(path, "rb") as handle:
-        handle.seek(pointer + 0x200)
-        raw = handle.read(256).split(b"\0", 1)[0]
+    handle.seek(header.kernel_version + 0x200)
+    raw = handle.read(256).split(b"\0", 1)[0]
     words = raw.decode("ascii", "replace").split()
     return words[0] if words else None
 
 
-def _bzimage(path, data):
-    protocol = _u16(data, VERSION)
-    cmdline_max = _u32(data, CMDLINE_SIZE) if protocol >= 0x206 else OLD_CMDLINE_SIZE
-    loadable = (protocol >= 0x20c
-                and bool(_u8(data, LOADFLAGS) & LOADED_HIGH)
-                and (_u16(data, XLOADFLAGS) & (XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G))
-                == (XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G))
-    return KernelImage(path, "bzImage", _bzimage_release(path, data), protocol, cmdline_max, loadable)
+def _bzimage(header, handle):
+    protocol = header.version
+    cmdline_max = header.cmdline_size if protocol >= 0x206 else OLD_CMDLINE_SIZE
+    both = bzimage.XLF_KERNEL_64 | bzimage.XLF_CAN_BE_LOADED_ABOVE_4G
+    loadable = (protocol >= bzimage.MIN_LEGACY_PROTOCOL and bool(header.loadflags & bzimage.LOADED_HIGH)
+                and header.xloadflags & both == both)
+    return KernelImage(header.path, "bzImage", _bzimage_release(header, handle), protocol, cmdline_max, loadable)
 
 
 def inspect(path):
-    """Identify ``path``; raise KexecError when it cannot be a kernel."""
+    """Identify ``path``; raise KexecError when it cannot be a kernel, or is a truncated bzImage."""
     with open_regular(path, "kernel", MISSING_KERNEL_HINT) as handle:
-        data = handle.read(HEADER_BYTES)
-    if len(data) >= HEADER_BYTES and data[HEADER_MAGIC:HEADER_MAGIC + 4] == b"HdrS" and _u16(data, BOOT_FLAG) == 0xAA55:
-        return _bzimage(path, data)
+        data = handle.read(bzimage.HEADER_READ)
+        header = bzimage.complete_header(path, handle, data)
+        if header is not None:
+            return _bzimage(header, handle)
     if len(data) > ARM64_MAGIC_OFFSET + 4 and data[ARM64_MAGIC_OFFSET:ARM64_MAGIC_OFFSET + 4] == b"ARM\x64":
         return KernelImage(path, "arm64-Image")
     if data[:2] == b"MZ" and data[4:8] == b"zimg":

@@ -37,9 +37,15 @@ GZIP_INITRD = b"\x1f\x8b\x08\x00" + bytes(2000)
 
 
 def bzimage_bytes(release=RELEASE, protocol=0x020f, loadflags=0x01, xloadflags=0x03, cmdline_size=2047,
-                  version_pointer=0x3c0, size=0x1000):
-    """An x86 bzImage header: only the fields kernel_image reads are set."""
+                  version_pointer=0x3c0, size=0x1000, cut=0):
+    """An x86 bzImage header: only the fields kernel_image reads are set.
+
+    setup_sects is 0 (four sectors, 2560 bytes of setup); syssize counts the rest
+    of ``size`` in 16-byte paragraphs, so the image is complete as its header says,
+    unless ``cut`` bytes are taken off its end.
+    """
     data = bytearray(size)
+    struct.pack_into("<I", data, 0x1f4, (size - 5 * 512) // 16)
     struct.pack_into("<H", data, 0x1fe, 0xAA55)
     data[0x202:0x206] = b"HdrS"
     struct.pack_into("<H", data, 0x206, protocol)
@@ -51,7 +57,7 @@ def bzimage_bytes(release=RELEASE, protocol=0x020f, loadflags=0x01, xloadflags=0
         text = ("%s (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC Debian" % release).encode() + b"\0"
         at = version_pointer + 0x200
         data[at:at + len(text)] = text
-    return bytes(data)
+    return bytes(data[:len(data) - cut])
 
 
 def write_file(path, content):

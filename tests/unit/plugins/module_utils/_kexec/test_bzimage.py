@@ -36,6 +36,23 @@ def test_real_kernel_cut_by_one_page_is_refused(tmp_path):
         bzimage.read_header(str(cut))
 
 
+@real_kernel
+def test_real_kernel_pe_sections_end_where_syssize_does(tmp_path):
+    """The Debian kernel's EFI stub header and its setup header promise the same length;
+    its Authenticode signature follows, and a file without it is still complete."""
+    data = open(fakes.REAL_KERNEL, "rb").read()
+    header = bzimage.read_header(fakes.REAL_KERNEL)
+    assert bzimage.pe_data_end(header.raw) == (header.promised_size, ".data")
+    assert header.promised_size < len(data)
+    unsigned = tmp_path / "vmlinuz-unsigned"
+    unsigned.write_bytes(data[:header.promised_size])
+    assert bzimage.read_header(str(unsigned)).file_size == header.promised_size
+    unsigned.write_bytes(data[:header.promised_size - 1])
+    with pytest.raises(KexecError) as caught:
+        bzimage.read_header(str(unsigned))
+    assert "promises %d bytes, the file has %d" % (header.promised_size, header.promised_size - 1) in caught.value.msg
+
+
 def test_crafted_header_fields(tmp_path):
     header = bzimage.read_header(fakes.bzimage(str(tmp_path / "vmlinuz")))
     assert header.setup_size == 28 * 512 and header.kernel_size == 0x9000
@@ -47,11 +64,57 @@ def test_setup_sects_zero_means_four(tmp_path):
     assert header.setup_size == 5 * 512
 
 
-def test_truncated_image_is_refused_with_sizes(tmp_path):
-    path = fakes.bzimage(str(tmp_path / "vmlinuz"), cut=100)
+@pytest.mark.parametrize("cut", [1, 100, 0x9000, 0x9000 + 28 * 512 - 0x206])
+def test_truncated_image_is_refused_with_sizes(tmp_path, cut):
+    """Cut by one byte, inside the kernel, right after the setup, inside the setup header itself."""
+    path = fakes.bzimage(str(tmp_path / "vmlinuz"), cut=cut)
+    promised = 28 * 512 + 0x9000
     with pytest.raises(KexecError) as caught:
         bzimage.read_header(path)
-    assert "36864 bytes of kernel" in caught.value.msg and "the file has 36764" in caught.value.msg
+    assert caught.value.msg.startswith("kernel %s is truncated: its x86 setup header (14336 bytes of setup, then "
+                                       "syssize 2304 paragraphs of 16 bytes) promises %d bytes, the file has %d;"
+                                       % (path, promised, promised - cut))
+
+
+def test_complete_image_and_a_signature_after_it_are_accepted(tmp_path):
+    path = fakes.bzimage(str(tmp_path / "vmlinuz"), pe=True)
+    assert bzimage.read_header(path).file_size == 28 * 512 + 0x9000
+    with open(path, "ab") as handle:
+        handle.write(b"\x30\x82" + bytes(1470))  # an Authenticode signature, outside every section
+    bzimage.read_header(path)
+
+
+def test_pe_section_past_the_end_is_refused(tmp_path):
+    """The setup header is content (syssize one page short), the PE section table is not."""
+    path = fakes.bzimage(str(tmp_path / "vmlinuz"), pe=True, syssize=0x8000 // 16, cut=16)
+    with pytest.raises(KexecError) as caught:
+        bzimage.read_header(path)
+    end = 28 * 512 + 0x9000
+    assert caught.value.msg.startswith("kernel %s is truncated: its PE header (section .text ends there) promises "
+                                       "%d bytes, the file has %d;" % (path, end, end - 16))
+
+
+@pytest.mark.parametrize("pe_at, optional_size", [
+    (0x1f0, 0xa0),  # the section table would lie past the bytes read: not checked
+    (0x40, 0x300),
+    (0x9000, 0xa0),  # no "PE\0\0" where the pointer points
+])
+def test_pe_header_out_of_reach_is_not_checked(tmp_path, pe_at, optional_size):
+    data = bytearray(open(fakes.bzimage(str(tmp_path / "vmlinuz")), "rb").read())
+    if pe_at < 0x1f0:
+        fakes.pe_header(data, [(b".text", 28 * 512, 1 << 30)], at=pe_at, optional_size=optional_size)
+    else:
+        data[0:2] = b"MZ"
+        data[0x3c:0x40] = pe_at.to_bytes(4, "little")
+    path = fakes.write(tmp_path, "vmlinuz-pe", bytes(data))
+    assert bzimage.pe_data_end(data[:bzimage.HEADER_READ]) is None
+    bzimage.read_header(path)
+
+
+def test_pe_sections_without_file_data_do_not_count():
+    data = fakes.pe_header(bytearray(bzimage.HEADER_READ), [(b".setup", 0x200, 0xe00), (b".bss", 0x50000, 0)])
+    assert bzimage.pe_data_end(bytes(data)) == (0x1000, ".setup")
+    assert bzimage.pe_data_end(bytes(fakes.pe_header(bytearray(bzimage.HEADER_READ), [(b".bss", 0x5000, 0)]))) is None
 
 
 def test_not_a_bzimage(tmp_path):

@@ -4,6 +4,7 @@ from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecE
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.image import check_for_file_load, inspect
 
 from ...fakes import host as fakes
+from .legacy import legacy_fakes
 
 
 @pytest.fixture
@@ -52,12 +53,59 @@ def test_x86_64_loadable(image_file, protocol, loadflags, xloadflags, loadable):
     (b"MZ\0\0zimg" + bytes(0x200), "EFI-zboot"),
     (b"\x7fELF\x02\x01\x01" + bytes(0x200), "ELF"),
     (b"070701" + bytes(0x200), "unknown"),  # a cpio archive: large enough, no known header
-    (fakes.bzimage_bytes()[:0x267], "unknown"),  # a bzImage cut inside its setup header
 ])
 def test_inspect_other_formats(image_file, content, kind):
     image = inspect(image_file(content))
     assert image.kind == kind
     assert image.release is None and image.as_dict()["boot_protocol"] is None
+
+
+# --- truncated bzImages: refused here, before any load --------------------------------------------------
+
+@pytest.mark.parametrize("cut", [1, 0x1000 - 0x267], ids=["one-byte", "inside-the-setup-header"])
+def test_inspect_refuses_a_truncated_bzimage(image_file, cut):
+    path = image_file(cut=cut)
+    with pytest.raises(KexecError) as info:
+        inspect(path)
+    # the file, what its header promises (2560 bytes of setup + 96 paragraphs), what it has
+    assert info.value.msg.startswith("kernel %s is truncated: its x86 setup header (2560 bytes of setup, then syssize "
+                                     "96 paragraphs of 16 bytes) promises 4096 bytes, the file has %d; "
+                                     % (path, 0x1000 - cut))
+    assert "a kexec into it would crash the machine" in info.value.msg
+
+
+def test_inspect_accepts_a_complete_bzimage_and_a_signature_after_it(image_file):
+    assert inspect(image_file()).kind == "bzImage"
+    assert inspect(image_file(fakes.bzimage_bytes() + b"\x30\x82" + bytes(1470))).kind == "bzImage"
+
+
+def test_inspect_refuses_a_bzimage_shorter_than_its_pe_sections(image_file):
+    data = bytearray(fakes.bzimage_bytes())
+    legacy_fakes.pe_header(data, [(b".setup", 0x200, 0x800), (b".text", 0xa00, 0x600 + 32)])
+    path = image_file(bytes(data))
+    with pytest.raises(KexecError) as info:
+        inspect(path)
+    assert info.value.msg.startswith("kernel %s is truncated: its PE header (section .text ends there) promises 4128 "
+                                     "bytes, the file has 4096; " % path)
+
+
+@pytest.mark.parametrize("magic, kind", [
+    ((0x38, b"ARM\x64"), "arm64-Image"),
+    ((4, b"zimg"), "EFI-zboot"),
+    (None, "unknown"),  # an MZ/PE file and nothing more
+])
+def test_other_formats_are_not_held_to_their_pe_header(image_file, magic, kind):
+    data = legacy_fakes.pe_header(bytearray(0x1000), [(b".text", 0x1000, 1 << 30)])  # says a GiB follows
+    if magic:
+        data[magic[0]:magic[0] + len(magic[1])] = magic[1]
+    image = inspect(image_file(bytes(data)))
+    assert image.kind == kind
+    check_for_file_load(image, "ro", "aarch64")
+
+
+def test_a_short_arm64_image_is_left_to_the_kernel(image_file):
+    """No length promise is read from other formats: a cut arm64 Image is inspected as before."""
+    assert inspect(image_file(bytes(0x38) + b"ARM\x64" + bytes(8))).kind == "arm64-Image"
 
 
 @pytest.mark.parametrize("content", [

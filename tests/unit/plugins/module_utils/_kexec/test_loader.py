@@ -260,6 +260,31 @@ def test_refused_before_the_syscall(kexec, host, fake_syscall, setup, fields, me
     assert host.read_bytes(record_rel(kind)) == old
 
 
+@pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check"])
+@pytest.mark.parametrize("kind", ["default", "crash"])
+@pytest.mark.parametrize("method", ["auto", "file"])
+@pytest.mark.parametrize("named_kernel", [True, False], ids=["named", "default-entry"])
+def test_truncated_bzimage_is_refused_before_the_syscall(kexec, host, fake_syscall, method, kind, check_mode,
+                                                         named_kernel):
+    """kexec_file_load without signature enforcement would take it; the kexec into it would crash the host."""
+    fakes.write_bzimage(host.kernel(), release=RELEASE, cut=1)
+    old = preload(host, kind)
+    load = named(host, method=method, kind=kind) if named_kernel else LoadRequest(method=method, kind=kind)
+    with pytest.raises(KexecError) as info:
+        kexec.ensure_loaded(load, check_mode=check_mode)
+    assert info.value.msg.startswith("kernel %s is truncated: its x86 setup header" % host.kernel())
+    assert "promises 4096 bytes, the file has 4095;" in info.value.msg
+    assert not isinstance(info.value, KexecUnavailable)  # a bad file, not a host that cannot kexec
+    assert fake_syscall.calls == []
+    assert host.read_bytes(record_rel(kind)) == old
+
+
+def test_complete_bzimage_with_a_signature_after_it_loads(kexec, host, kernel):
+    host.write("boot/vmlinuz-%s" % RELEASE, fakes.bzimage_bytes(release=RELEASE) + bytes(1472))
+    assert kexec.ensure_loaded(named(host))["changed"]
+    assert [load["kernel"] for load in kernel.loads] == [host.kernel()]
+
+
 def test_panic_limit_does_not_block_default_load(kexec, host, kernel):
     host.set_sys("proc/sys/kernel/kexec_load_limit_panic", 0)
     host.set_sys("proc/sys/kernel/kexec_load_limit_reboot", -1)

@@ -113,6 +113,26 @@ def test_a_bad_plan_is_refused_before_the_syscall_with_the_rule(kexec, legacy_ho
     assert fake_syscall.calls == []
 
 
+@pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check"])
+@pytest.mark.parametrize("kind", ["default", "crash"])
+@pytest.mark.parametrize("method", ["legacy", "auto"])
+def test_truncated_bzimage_is_refused_before_the_syscall(kexec, legacy_host, fake_syscall, method, kind, check_mode):
+    """Cut by one byte: neither kexec_load nor (for auto) kexec_file_load is tried."""
+    legacy_fakes.bzimage(legacy_host.kernel(), pe=True, cut=1)
+    with pytest.raises(KexecError) as caught:
+        kexec.ensure_loaded(request(legacy_host, method=method, kind=kind), check_mode=check_mode)
+    assert caught.value.msg.startswith("kernel %s is truncated: its x86 setup header" % legacy_host.kernel())
+    assert "promises 51200 bytes, the file has 51199;" in caught.value.msg
+    assert fake_syscall.calls == []
+    assert not legacy_host.exists("run/kernel-kexec/%s.json" % kind)
+
+
+def test_complete_bzimage_with_a_pe_header_loads_by_legacy(kexec, legacy_host, kernel):
+    legacy_fakes.bzimage(legacy_host.kernel(), pe=True)
+    assert kexec.ensure_loaded(request(legacy_host, method="legacy"))["method"] == "legacy"
+    assert [call[0] for call in kernel.recorder.calls] == [X86_64.kexec_load]
+
+
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_a_fifo_as_initrd_is_refused_without_hanging(kexec, legacy_host, fake_syscall, tmp_path, check_mode):
     fifo = str(tmp_path / "initrd-fifo")

@@ -17,6 +17,7 @@ from ansible_collections.kernel.kexec.plugins.module_utils._kexec.loader import 
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.record import RECORD_DIR, read_record, record_path
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.syscalls import ARCHES, KEXEC_FILE_UNLOAD
 
+from ...fakes import host as fakes
 from ...fakes.host import BOOT_ID, OLD_RELEASE, RELEASE, ROOT_UUID
 
 X86_64 = ARCHES["x86_64"]
@@ -163,6 +164,20 @@ def test_prepare_without_fallback_raises(kexec, host, kernel, setup, error, reas
 def test_prepare_input_errors_raise_even_with_fallback(kexec, host, kernel, request_fields, message):
     with pytest.raises(KexecError, match=message) as info:
         reboot.prepare(kexec, LoadRequest(**request_fields), True, "full", False)
+    assert not isinstance(info.value, (KexecUnavailable, SyscallError))
+    assert kernel.recorder.calls == []
+
+
+@pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check"])
+@pytest.mark.parametrize("request_fields", [{}, {"method": "file"}, {"method": "legacy"}],
+                         ids=["default-entry", "file", "legacy"])
+def test_prepare_refuses_a_truncated_kernel_even_with_fallback(kexec, host, kernel, request_fields, check_mode):
+    """kexec_reboot's load: a cut default kernel is an error, never a kexec and never a firmware reboot instead."""
+    fakes.write_bzimage(host.kernel(), release=RELEASE, cut=1)
+    with pytest.raises(KexecError) as info:
+        reboot.prepare(kexec, LoadRequest(**request_fields), bool(request_fields), "full", check_mode)
+    assert info.value.msg.startswith("kernel %s is truncated: its x86 setup header" % host.kernel())
+    assert "promises 4096 bytes, the file has 4095;" in info.value.msg
     assert not isinstance(info.value, (KexecUnavailable, SyscallError))
     assert kernel.recorder.calls == []
 

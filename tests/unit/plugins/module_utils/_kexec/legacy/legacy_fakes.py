@@ -61,10 +61,16 @@ def write(root, path, content):
 
 def bzimage(path, setup_sects=27, payload=0x9000, protocol=0x020f, loadflags=0x01, xloadflags=0x7f,
             init_size=0x2600000, kernel_alignment=0x200000, pref_address=0x1000000, cmdline_size=2047,
-            relocatable=1, cut=0, syssize=None):
-    """A bzImage with a real-shaped setup header and ``payload`` bytes of protected-mode 'kernel'."""
+            relocatable=1, cut=0, syssize=None, pe=False, pe_text=None):
+    """A bzImage with a real-shaped setup header and ``payload`` bytes of protected-mode 'kernel'.
+
+    ``pe``: an EFI stub's PE/COFF header as well (see pe_header); ``cut`` bytes are taken off the end.
+    """
     setup = ((setup_sects or 4) + 1) * 512
     data = bytearray(setup + payload)
+    if pe:
+        pe_header(data, [(b".setup", 0x200, setup - 0x200), (b".bss", 0, 0),
+                         (b".text", setup, payload if pe_text is None else pe_text)])
     data[0x1f1] = setup_sects
     struct.pack_into("<I", data, 0x1f4, (payload + 15) // 16 if syssize is None else syssize)
     struct.pack_into("<H", data, 0x1fe, 0xAA55)
@@ -86,6 +92,21 @@ def bzimage(path, setup_sects=27, payload=0x9000, protocol=0x020f, loadflags=0x0
     if cut:
         del data[-cut:]
     return write(os.path.dirname(path), os.path.basename(path), bytes(data))
+
+
+def pe_header(data, sections, at=0x40, optional_size=0xa0):
+    """Write "MZ", the pointer at 0x3c, "PE\\0\\0" and a section table of (name, PointerToRawData,
+    SizeOfRawData) into ``data``, where the Debian 6.1 kernel has them (its table ends at 0x198)."""
+    data[0:2] = b"MZ"
+    struct.pack_into("<I", data, 0x3c, at)
+    data[at:at + 4] = b"PE\0\0"
+    struct.pack_into("<HH", data, at + 4, 0x8664, len(sections))  # Machine, NumberOfSections
+    struct.pack_into("<H", data, at + 20, optional_size)  # SizeOfOptionalHeader
+    struct.pack_into("<H", data, at + 24, 0x20b)  # PE32+
+    table = at + 24 + optional_size
+    for index, (name, pointer, size) in enumerate(sections):
+        struct.pack_into("<8sIIII", data, table + 40 * index, name, size, pointer, size, pointer)
+    return data
 
 
 def kcore(page_offset=PAGE_OFFSET, text=(TEXT_VADDR, TEXT_PADDR, TEXT_SIZE)):

@@ -1,6 +1,7 @@
 """The x86_64 segment plan, read back field by field: boot_params, e820, stub, placement, crash layout."""
 
 import os
+import re
 import struct
 
 import pytest
@@ -162,3 +163,15 @@ def test_notes_say_what_is_not_done(tmp_path, files):
     os.makedirs(os.path.join(root, "sys/firmware/efi"))
     notes = x86_plan.plan(root, files[0], None, CMDLINE, crash=False).notes
     assert any("EFI runtime services are not passed on" in note for note in notes)
+
+
+@pytest.mark.parametrize("fields, source", [
+    (dict(cut=1), "x86 setup header"),
+    (dict(pe=True, syssize=0x8000 // 16, cut=16), "PE header (section .text ends there)"),
+])
+def test_a_truncated_kernel_is_refused_by_the_plan_itself(tmp_path, files, fields, source):
+    """The plan reads the setup header again: it refuses a cut kernel even when called on its own."""
+    root = fakes.host(tmp_path / "host")
+    kernel = fakes.bzimage(str(tmp_path / "boot" / "vmlinuz-cut"), **fields)
+    with pytest.raises(KexecError, match="kernel %s is truncated: its %s" % (re.escape(kernel), re.escape(source))):
+        x86_plan.plan(root, kernel, files[1], CMDLINE, crash=False)
