@@ -1,6 +1,6 @@
 """Start, stop and reach QEMU test hosts built by build-image.sh.
 
-    guest.py start NAME [--memory MiB] [--cpus N] [--accel tcg|kvm]  -> JSON on stdout
+    guest.py start NAME [--memory MiB] [--cpus N] [--accel tcg|kvm] [--reuse]  -> JSON on stdout
     guest.py stop NAME
     guest.py ssh NAME [COMMAND...]
     guest.py list
@@ -10,6 +10,10 @@ with SSH forwarded from 127.0.0.1 only, a serial log (the best evidence when a
 boot fails) and a pidfile: stop ends exactly the QEMU that start began.
 Guests run under TCG by default: /dev/kvm on a nested host may start QEMU but
 a stock kernel never leaves its decompressor there (see DESIGN.md).
+
+--reuse hands out a guest that is already running (same JSON) instead of refusing: tests/run
+runs the molecule scenarios one after the other on one guest, so that each does not pay for a
+firmware boot of its own (KEXEC_KEEP_GUEST, molecule/resources/destroy.yml).
 """
 
 import argparse
@@ -75,7 +79,12 @@ def start(args):
     if not os.path.exists(BASE_IMAGE):
         sys.exit("no base image at %s: run tests/qemu/build-image.sh first" % BASE_IMAGE)
     if read_pid(args.name):
-        sys.exit("guest %s is already running (pid %d)" % (args.name, read_pid(args.name)))
+        if args.reuse and ssh_banner(instance(args.name)["port"], timeout=30):
+            json.dump(instance(args.name), sys.stdout)
+            print()
+            return
+        sys.exit("guest %s is already running (pid %d)%s" % (
+            args.name, read_pid(args.name), " but its sshd does not answer" if args.reuse else ""))
     directory = guest_dir(args.name)
     os.makedirs(directory, exist_ok=True)
     disk = os.path.join(directory, "disk.qcow2")
@@ -153,6 +162,7 @@ def main():
     p_start.add_argument("--port", type=int, default=0)
     p_start.add_argument("--accel", choices=["tcg", "kvm"], default=os.environ.get("KEXEC_ACCEL", "tcg"))
     p_start.add_argument("--timeout", type=int, default=300)
+    p_start.add_argument("--reuse", action="store_true", help="print the running guest's JSON if it is up")
     p_start.set_defaults(func=start)
     p_stop = sub.add_parser("stop")
     p_stop.add_argument("name")
