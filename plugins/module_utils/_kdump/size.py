@@ -53,16 +53,18 @@ def mib(size):
 def kernel_footprint(path):
     """(bytes, where the number comes from) for the kernel file ``path``; (None, why) when unknown."""
     try:
-        header = bzimage.read_header(path)
-    except KexecError:
-        header = None
-    if header is not None and header.init_size:
-        return _page_align(header.init_size), "init_size of its x86 boot header"
-    try:
-        head = read_regular(path, "kernel", 64)
+        head = read_regular(path, "kernel", bzimage.HEADER_READ)
     except KexecError as exc:
         return None, exc.msg
-    if len(head) == 64 and head[56:60] == ARM64_MAGIC:
+    if bzimage.has_setup_header(head):
+        # A bzImage: one that is truncated (or unreadable) is said so, not called an unknown format.
+        try:
+            header = bzimage.read_header(path)
+        except KexecError as exc:
+            return None, exc.msg
+        if header.init_size:
+            return _page_align(header.init_size), "init_size of its x86 boot header"
+    if len(head) >= 64 and head[56:60] == ARM64_MAGIC:
         image_size = struct.unpack_from("<Q", head, 16)[0]
         if image_size:
             return _page_align(image_size), "image_size of its arm64 Image header"

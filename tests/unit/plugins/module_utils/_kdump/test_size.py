@@ -33,6 +33,12 @@ def test_unknown_footprint_is_said_not_guessed(tmp_path, content):
     assert memsz is None and "footprint is unknown" in why
 
 
+def test_truncated_bzimage_is_said_to_be_truncated(tmp_path):
+    path = fakes.FakeHost(tmp_path).write("vmlinuz", fakes.bzimage_bytes(cut=1))
+    memsz, why = kernel_footprint(path)
+    assert memsz is None and why.startswith("kernel %s is truncated" % path)
+
+
 def test_debians_128m_is_too_small_and_auto_256m_fits(tree):
     # The rule: 63.6 MiB kernel + 4 x 12 MiB initrd + 64 MiB = 176 MiB (rounded up).
     required = 0x3f98000 + INITRD_FACTOR * 12 * MIB + MARGIN
