@@ -23,7 +23,7 @@ import os
 import struct
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
-from ansible_collections.kernel.kexec.plugins.module_utils._io import open_regular
+from ansible_collections.kernel.kexec.plugins.module_utils._io import FileRead, open_regular
 
 SECTOR = 512
 HEADER_START = 0x1f1
@@ -131,16 +131,35 @@ def complete_header(path, handle, raw):
     return header
 
 
-def read_header(path):
-    """The setup header of ``path``; KexecError when it is not a complete bzImage."""
-    with open_regular(path, "kernel") as handle:
-        raw = handle.read(HEADER_READ)
-        header = complete_header(path, handle, raw)
+def _bzimage_header(path, handle, raw):
+    """complete_header(), or KexecError saying why ``path`` is not a complete bzImage."""
+    header = complete_header(path, handle, raw)
     if header is None and len(raw) < HEADER_READ:
         raise KexecError("%s is %d bytes: too short for an x86 boot header" % (path, len(raw)))
     if header is None:
         raise KexecError("%s is not an x86 bzImage (no 'HdrS' setup header with the 0xAA55 boot flag)" % path)
     return header
+
+
+def read_header(path):
+    """The setup header of ``path``; KexecError when it is not a complete bzImage."""
+    with open_regular(path, "kernel") as handle:
+        return _bzimage_header(path, handle, handle.read(HEADER_READ))
+
+
+def read_image(path):
+    """(setup header, FileRead) of the bzImage ``path``: all its bytes, read once through one descriptor.
+
+    The FileRead's last part is the protected-mode kernel (everything after the
+    setup sectors), the legacy loader's kernel segment as it is; the parts
+    before it are the setup sectors. KexecError as read_header().
+    """
+    with open_regular(path, "kernel") as handle:
+        read = FileRead(path, handle)
+        header = _bzimage_header(path, handle, read.read(HEADER_READ))
+        read.read(max(0, header.setup_size - HEADER_READ))
+        read.read()
+        return header, read.done()
 
 
 def pe_data_end(raw):
@@ -214,5 +233,5 @@ def check_legacy_loadable(header):
 
 __all__ = (
     "ENTRY_64_OFFSET", "FIELDS", "HEADER_READ", "MIN_LEGACY_PROTOCOL", "SetupHeader", "check_complete",
-    "check_legacy_loadable", "complete_header", "has_setup_header", "pe_data_end", "read_header",
+    "check_legacy_loadable", "complete_header", "has_setup_header", "pe_data_end", "read_header", "read_image",
 )

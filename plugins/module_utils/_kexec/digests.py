@@ -9,15 +9,23 @@ The load record names what was loaded by its sha256, so a second identical
 run reports ``changed: false``. Hashing a kernel and its initrd (40-60 MB)
 costs seconds on a slow or emulated machine, on every run. A file that has
 not changed since it was hashed has the same identity: device, inode, size,
-mtime and ctime (nanoseconds). ctime cannot be set by any call a program can
-make; every write, rename or chmod moves it. So a digest is reused while the
-identity is unchanged, and computed again otherwise.
+mtime and ctime (nanoseconds; _io.identity). ctime cannot be set by any call a
+program can make; every write, rename or chmod moves it. So a digest is
+reused while the identity is unchanged, and computed again otherwise.
+
+A digest is always of bytes read through one descriptor, filed under the
+identity fstat gave for that descriptor before the read, and only when a
+second fstat after the read shows the file unchanged. Where the caller reads
+the file anyway (the legacy loader's segments), :meth:`DigestCache.of_read`
+hashes those bytes instead of reading the file again.
 
 The cache lives in ``/var/cache/kernel-kexec/digests.json`` (it survives a
 reboot, so a kexec reboot's load reuses the digest its predecessor computed).
 It is only a cache: unreadable or corrupt, it is ignored; unwritable (a
-read-only /var), digests are simply computed each time. Check mode never
-writes it.
+read-only /var, a full disk), digests are simply computed each time. Each
+write drops the entries of files that are gone or have changed, keeps at most
+MAX_ENTRIES (this run's first, then the newest), and replaces the file
+atomically. Check mode never writes it.
 """
 
 from __future__ import annotations
@@ -25,17 +33,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import string
 import tempfile
+import time
 
-from ansible_collections.kernel.kexec.plugins.module_utils._io import open_regular
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._io import identity, open_regular
 
 CACHE_FILE = "var/cache/kernel-kexec/digests.json"
 CHUNK = 1 << 20
-
-
-def identity(stat_result):
-    return [stat_result.st_dev, stat_result.st_ino, stat_result.st_size, stat_result.st_mtime_ns,
-            stat_result.st_ctime_ns]
+# The kernels and initrds of a few boot entries, with room to spare; the cache file stays a few KB.
+MAX_ENTRIES = 32
+# Far more than MAX_ENTRIES take: a larger file is not one this module wrote, and is ignored.
+MAX_CACHE_BYTES = 1 << 20
 
 
 def sha256_of(handle):
@@ -45,40 +55,120 @@ def sha256_of(handle):
     return digest.hexdigest()
 
 
+def sha256_of_parts(parts):
+    """The sha256 of the bytes ``parts`` (bytes-like, in order) hold together."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def _valid(path, entry):
+    """Whether ``path``: ``entry`` is an entry as save() writes it (anything else is dropped on reading)."""
+    if not (isinstance(path, str) and isinstance(entry, dict)):
+        return False
+    ident, value = entry.get("identity"), entry.get("sha256")
+    return (isinstance(ident, list) and len(ident) == 5
+            and all(isinstance(item, int) and not isinstance(item, bool) for item in ident)
+            and isinstance(value, str) and len(value) == 64 and all(char in string.hexdigits for char in value))
+
+
+def _stored(entry):
+    """When ``entry`` was computed (0 for entries written before the time was kept)."""
+    stored = entry.get("stored")
+    return stored if isinstance(stored, (int, float)) and not isinstance(stored, bool) else 0
+
+
 class DigestCache:
     """sha256 by path, trusted while the file's identity is the one it was computed for."""
 
-    def __init__(self, root="/"):
+    def __init__(self, root="/", limit=MAX_ENTRIES):
         self.path = os.path.join(root, CACHE_FILE)
+        self.limit = limit
         self.entries = self._read()
         self.changed = False
         self.computed = []  # paths hashed by this run (the rest came from the cache)
+        self.used = set()  # paths this run hashed or found: kept first when the cache is cut to its limit
 
     def _read(self):
+        """The entries of the cache file; {} for a missing, unreadable, oversized or corrupt file."""
         try:
-            with open(self.path, "r") as handle:
-                entries = json.load(handle)
-        except (OSError, ValueError):
+            with open_regular(self.path, "digest cache") as handle:  # never blocks, even on a FIFO
+                data = handle.read(MAX_CACHE_BYTES + 1)
+            entries = json.loads(data) if len(data) <= MAX_CACHE_BYTES else None
+        except (KexecError, OSError, ValueError, RecursionError):
             return {}
-        return entries if isinstance(entries, dict) else {}
+        if not isinstance(entries, dict):
+            return {}
+        return dict((path, entry) for path, entry in entries.items() if _valid(path, entry))
 
-    def sha256(self, path, what):
-        """The sha256 of the regular file ``path`` (``what`` names it in errors)."""
+    def cached(self, path, current):
+        """The digest filed for ``path`` under the identity ``current``, or None."""
+        entry = self.entries.get(path)
+        if entry is None or entry["identity"] != current:
+            return None
+        self.used.add(path)
+        return entry["sha256"]
+
+    def sha256(self, path, what, compute=True):
+        """The sha256 of the regular file ``path`` (``what`` names it in errors).
+
+        From the cache while the file's identity holds. On a miss the file is
+        hashed through the same descriptor; with ``compute`` false the result
+        is None instead, for a caller that reads the file anyway and hands its
+        bytes to :meth:`of_read`.
+        """
         with open_regular(path, what) as handle:
             current = identity(os.fstat(handle.fileno()))
-            entry = self.entries.get(path)
-            if isinstance(entry, dict) and entry.get("identity") == current and entry.get("sha256"):
-                return entry["sha256"]
-            value = sha256_of(handle)
-        self.entries[path] = {"identity": current, "sha256": value}
-        self.changed = True
-        self.computed.append(path)
+            value = self.cached(path, current)
+            if value is None and compute:
+                value = sha256_of(handle)
+                self.computed.append(path)
+                if identity(os.fstat(handle.fileno())) == current:  # not written to while it was hashed
+                    self._store(path, current, value)
         return value
 
+    def of_read(self, read):
+        """The sha256 of the bytes ``read`` (an _io.FileRead) holds, without reading the file again.
+
+        From the cache while the identity of the descriptor the bytes came from
+        holds; otherwise computed from the bytes themselves, and filed under that
+        identity if they are the whole file as it was.
+        """
+        if read.whole:
+            value = self.cached(read.path, read.identity)
+            if value is not None:
+                return value
+        value = sha256_of_parts(read.parts)
+        self.computed.append(read.path)
+        if read.whole:
+            self._store(read.path, read.identity, value)
+        return value
+
+    def _store(self, path, current, value):
+        self.entries[path] = {"identity": current, "sha256": value, "stored": time.time()}
+        self.changed = True
+        self.used.add(path)
+
+    def prune(self):
+        """Drop entries whose file is gone or is no longer the version hashed; keep at most ``limit``,
+        the ones this run used first, then the most recently computed."""
+        kept = {}
+        for path, entry in self.entries.items():
+            try:
+                current = identity(os.stat(path))
+            except OSError:
+                continue
+            if current == entry["identity"]:
+                kept[path] = entry
+        order = sorted(kept, key=lambda path: (path in self.used, _stored(kept[path])), reverse=True)
+        self.entries = dict((path, kept[path]) for path in order[:self.limit])
+
     def save(self):
-        """Write the cache atomically if anything new was computed; a failure only costs speed later."""
+        """Prune and write the cache atomically if anything new was computed; a failure only costs speed later."""
         if not self.changed:
             return
+        self.prune()
         directory = os.path.dirname(self.path)
         try:
             os.makedirs(directory, mode=0o755, exist_ok=True)
@@ -86,13 +176,15 @@ class DigestCache:
             try:
                 with os.fdopen(handle, "w") as out:
                     json.dump(self.entries, out, indent=1, sort_keys=True)
+                    out.flush()
+                    os.fsync(out.fileno())  # a crash right after a load (kdump tests do that) keeps it
                 os.rename(tmp, self.path)
             except BaseException:
                 os.unlink(tmp)
                 raise
-        except OSError:
+        except (OSError, ValueError):
             return
         self.changed = False
 
 
-__all__ = ("CACHE_FILE", "DigestCache", "identity", "sha256_of")
+__all__ = ("CACHE_FILE", "MAX_ENTRIES", "DigestCache", "identity", "sha256_of", "sha256_of_parts")

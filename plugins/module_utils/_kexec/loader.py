@@ -20,6 +20,10 @@ what a crash load reads from the host in crash_sources.py, and per
 architecture the plan, boot_params and entry stub in legacy/x86_64/). The
 segment plan is made before check mode stops, so check and diff mode show it.
 
+The record names the files by sha256 (digests.py, cached per file version).
+Method legacy hashes nothing on its own on a cache miss: its plan reads each
+file once, the segments hold those bytes, and the digest is theirs.
+
 The _kexec package: image.py and bzimage.py check the kernel file, methods.py
 says which load methods exist where, this file plans and loads, syscalls.py
 is the one door to the kernel, record.py remembers what was loaded,
@@ -126,16 +130,23 @@ class Kexec:
         drop = list(ALWAYS_DROP) + (list(CRASH_DROP) if request.crash else []) + request.remove
         line = cmdline_args.edit(base, append=request.append, remove=drop)
         image = kernel_image.inspect(kernel)
+        # Method legacy reads both files for its segments: a digest the cache lacks comes from those
+        # bytes (plan_legacy), so the files are not read twice. Until then it is "_pending".
+        compute = request.method != "legacy"
+        kernel_sha256 = self.digests.sha256(kernel, "kernel", compute)
+        initrd_sha256 = self.digests.sha256(initrd, "initrd", compute) if initrd else None
         return {
             "type": request.kind,
             "kernel": kernel,
-            "kernel_sha256": self.digests.sha256(kernel, "kernel"),
+            "kernel_sha256": kernel_sha256,
             "kernel_release": image.release,
             "initrd": initrd,
-            "initrd_sha256": self.digests.sha256(initrd, "initrd") if initrd else None,
+            "initrd_sha256": initrd_sha256,
             "cmdline": line,
             "source": source,
             "_image": image,
+            "_pending": [name for name, path, value in (("kernel", kernel, kernel_sha256),
+                                                        ("initrd", initrd, initrd_sha256)) if path and value is None],
         }
 
     # --- checks the kernel would make, made first with a better message -----
@@ -193,15 +204,20 @@ class Kexec:
 
     def ensure_loaded(self, request, check_mode=False):
         plan = self.plan_load(request)
+        before = self.current(request.kind)
+        legacy = self._plan_legacy_for_digests(request, plan, before) if plan["_pending"] else None
         if not check_mode:
             self.digests.save()
-        before = self.current(request.kind)
         if not request.force and _same_load(before, plan, request.method):
             return _result(False, before, before, plan, loaded=before, method=before.get("method"),
                            reason="already loaded (same kernel, initrd and command line)")
-        self.check_can_load(request, plan)
-        # Legacy segments are planned before check mode stops, so check and diff mode show them.
-        legacy = self.plan_legacy(request, plan) if request.method == "legacy" else None
+        if legacy is None:  # not planned for the digests, so not checked yet either
+            self.check_can_load(request, plan)
+            # Legacy segments are planned before check mode stops, so check and diff mode show them.
+            if request.method == "legacy":
+                legacy = self.plan_legacy(request, plan)
+                if not check_mode:
+                    self.digests.save()
         if check_mode:
             # Check mode runs every check above; only the syscall is skipped.
             method = "legacy" if legacy else "file"
@@ -216,9 +232,41 @@ class Kexec:
         return _result(True, before, after, plan, loaded=after, method=method, reason=reason, legacy=legacy)
 
     def plan_legacy(self, request, plan):
-        """The kexec_load segments for ``plan``, checked as the kernel will check them."""
-        return LEGACY_PLANNERS[self.arch.name](self.root, plan["kernel"], plan["initrd"], plan["cmdline"],
-                                               request.crash)
+        """The kexec_load segments for ``plan``, checked as the kernel will check them.
+
+        The planner reads the kernel and the initrd once each, and the segments
+        hold those bytes; ``plan``'s digests become theirs: the cached digest
+        while the identity of the descriptor they came from holds, else their
+        own sha256 (DigestCache.of_read). So the record names what kexec_load
+        got, even if a file was replaced since plan_load looked at it.
+        """
+        legacy = LEGACY_PLANNERS[self.arch.name](self.root, plan["kernel"], plan["initrd"], plan["cmdline"],
+                                                 request.crash)
+        for name, read in legacy.files.items():
+            plan[name + "_sha256"] = self.digests.of_read(read)
+        plan["_pending"] = []
+        return legacy
+
+    def _plan_legacy_for_digests(self, request, plan, before):
+        """Method legacy, a digest not in the cache: plan the segments first, their bytes give it.
+
+        The checks a load makes run first, as on any load. Where they or the
+        plan refuse, but the image already loaded may be this one, the files
+        are hashed on their own to tell (the only second read left, on a path
+        that loads nothing); if it is not the same, the refusal stands.
+        """
+        try:
+            self.check_can_load(request, plan)
+            return self.plan_legacy(request, plan)
+        except KexecError:
+            if request.force or not _same_load(before, plan, request.method, unknown=plan["_pending"]):
+                raise
+            for name in plan["_pending"]:
+                plan[name + "_sha256"] = self.digests.sha256(plan[name], name)
+            plan["_pending"] = []
+            if not _same_load(before, plan, request.method):
+                raise
+        return None
 
     def _load(self, request, plan, legacy):
         """Load by the planned method; ``auto`` falls back to legacy where kexec-tools would."""
@@ -234,6 +282,7 @@ class Kexec:
             refusal = exc
         try:
             legacy = self.plan_legacy(request, plan)
+            self.digests.save()  # (check mode never gets here)
             self._load_legacy(request, legacy)
         except KexecError as exc:
             # Keep the file syscall's errno (the first refusal) and say why the fallback did not help.
@@ -328,10 +377,16 @@ def _record(plan, method, boot_id=None, legacy=None):
     return record
 
 
-def _same_load(current, plan, method):
+def _same_load(current, plan, method, unknown=()):
+    """Whether ``current`` (a record) is the load ``plan`` describes.
+
+    ``unknown``: files whose digest is not known yet, taken as equal (could it be the same load?).
+    """
     if not current or "kernel_sha256" not in current:
         return False
-    same = all(current.get(key) == plan[key] for key in ("type", "kernel_sha256", "initrd_sha256", "cmdline"))
+    keys = [key for key in ("type", "kernel_sha256", "initrd_sha256", "cmdline")
+            if key not in ["%s_sha256" % name for name in unknown]]
+    same = all(current.get(key) == plan[key] for key in keys)
     return same and method in ("auto", current.get("method"))
 
 

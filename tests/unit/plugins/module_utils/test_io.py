@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
-from ansible_collections.kernel.kexec.plugins.module_utils._io import open_regular, read_regular
+from ansible_collections.kernel.kexec.plugins.module_utils._io import FileRead, identity, open_regular, read_regular, read_whole
 
 
 def test_regular_file_is_read(tmp_path):
@@ -60,3 +60,44 @@ def test_symlink_to_a_regular_file_is_followed(tmp_path):
     link = tmp_path / "vmlinuz"
     link.symlink_to(target)
     assert read_regular(str(link), "kernel") == b"k"
+
+
+def test_read_whole_keeps_the_bytes_and_who_the_file_was(tmp_path):
+    path = tmp_path / "initrd"
+    path.write_bytes(b"initrd bytes")
+    read = read_whole(str(path), "initrd")
+    assert read.parts == [b"initrd bytes"] and read.whole
+    assert read.identity == identity(os.stat(str(path)))
+
+
+def test_a_file_renamed_over_the_path_lends_no_identity(tmp_path):
+    """The bytes are the old file's, and so is the identity (fstat of the open descriptor, not stat of the path)."""
+    path = str(tmp_path / "initrd")
+    with open(path, "wb") as handle:
+        handle.write(b"old")
+    old = identity(os.stat(path))
+    with open_regular(path, "initrd") as handle:
+        read = FileRead(path, handle)
+        with open(path + ".new", "wb") as new:
+            new.write(b"new!")
+        os.rename(path + ".new", path)
+        assert read.read() == b"old"
+        read.done()
+    assert read.identity == old != identity(os.stat(path))
+
+
+@pytest.mark.parametrize("change", ["append", "rewrite", "partial"])
+def test_a_file_changed_while_read_or_read_in_part_is_not_whole(tmp_path, change):
+    path = str(tmp_path / "initrd")
+    with open(path, "wb") as handle:
+        handle.write(b"0123456789")
+    os.utime(path, ns=(1, 1))  # so a rewrite moves mtime even where timestamps are coarse
+    with open_regular(path, "initrd") as handle:
+        read = FileRead(path, handle)
+        read.read(4)
+        if change != "partial":
+            with open(path, "ab" if change == "append" else "r+b") as writer:
+                writer.write(b"X")
+            read.read()
+        read.done()
+    assert not read.whole

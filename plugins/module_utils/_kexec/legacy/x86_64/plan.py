@@ -36,7 +36,7 @@ import os
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._host import memmap
-from ansible_collections.kernel.kexec.plugins.module_utils._io import read_regular
+from ansible_collections.kernel.kexec.plugins.module_utils._io import read_whole
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import bzimage
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy import crash_sources, elfcore
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.segments import (
@@ -53,12 +53,14 @@ GIB = 1 << 30
 class LegacyPlan:
     """Segments and entry for one kexec_load call, and what to show before making it."""
 
-    def __init__(self, segments, entry, cmdline, crash, notes=()):
+    def __init__(self, segments, entry, cmdline, crash, notes=(), files=None):
         self.segments = segments
         self.entry = entry
         self.cmdline = cmdline
         self.crash = crash
         self.notes = list(notes)
+        # "kernel" and "initrd": the _io.FileRead whose bytes the segments hold, for their digests.
+        self.files = dict(files or {})
 
     def table(self):
         """The segment table check and diff mode show."""
@@ -105,10 +107,15 @@ def capture_e820(firmware, crash_regions, region, elf_mem, elf_size):
 
 def plan(root, kernel, initrd, cmdline, crash):
     """A LegacyPlan for ``kernel`` (and ``initrd``) with ``cmdline``; checked as the kernel will check it."""
-    header = bzimage.read_header(kernel)
+    # Each file is read once, through one descriptor; the segments hold those very bytes, and
+    # plan.files keeps them with that descriptor's identity, so the loader's digest is of them.
+    header, kernel_read = bzimage.read_image(kernel)
     bzimage.check_legacy_loadable(header)
-    kernel_data = read_regular(kernel, "kernel", offset=header.setup_size)
-    initrd_data = read_regular(initrd, "initrd") if initrd else b""
+    kernel_data = kernel_read.parts[-1]  # the protected-mode kernel, after the setup sectors
+    files = {"kernel": kernel_read}
+    if initrd:
+        files["initrd"] = read_whole(initrd, "initrd")
+    initrd_data = files["initrd"].parts[0] if initrd else b""
     if initrd and not initrd_data:
         raise KexecError("initrd %s is empty" % initrd)
     firmware = memmap.firmware_memmap(root)
@@ -167,7 +174,7 @@ def plan(root, kernel, initrd, cmdline, crash):
     if initrd:
         segments.append(Segment("initrd", initrd_data, initrd_mem, page_align(len(initrd_data)), initrd))
     segments.sort(key=lambda seg: seg.mem)
-    result = LegacyPlan(segments, stub_mem, cmdline, crash, notes)
+    result = LegacyPlan(segments, stub_mem, cmdline, crash, notes, files)
     check_segments(segments, result.entry, memmap.total_ram_pages(root), crash_region=region)
     return result
 

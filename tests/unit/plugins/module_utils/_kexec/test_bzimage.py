@@ -117,18 +117,35 @@ def test_pe_sections_without_file_data_do_not_count():
     assert bzimage.pe_data_end(bytes(fakes.pe_header(bytearray(bzimage.HEADER_READ), [(b".bss", 0x5000, 0)]))) is None
 
 
-def test_not_a_bzimage(tmp_path):
+@pytest.mark.parametrize("setup_sects", [27, 0])
+def test_read_image_reads_the_file_once_setup_then_kernel(tmp_path, setup_sects):
+    path = fakes.bzimage(str(tmp_path / "vmlinuz"), setup_sects=setup_sects, pe=True)
+    data = open(path, "rb").read()
+    header, read = bzimage.read_image(path)
+    assert header.setup_size == (setup_sects or 4) * 512 + 512 and header.file_size == len(data)
+    assert b"".join(read.parts) == data and read.whole
+    assert read.parts[-1] == data[header.setup_size:]  # the legacy kernel segment, as it is
+
+
+@pytest.mark.parametrize("reader", [bzimage.read_header, bzimage.read_image])
+def test_not_a_bzimage(tmp_path, reader):
     path = tmp_path / "initrd"
     path.write_bytes(b"\x1f\x8b" + bytes(4096))
     with pytest.raises(KexecError, match="not an x86 bzImage"):
-        bzimage.read_header(str(path))
+        reader(str(path))
 
 
-def test_too_short(tmp_path):
+@pytest.mark.parametrize("reader", [bzimage.read_header, bzimage.read_image])
+def test_too_short(tmp_path, reader):
     path = tmp_path / "tiny"
     path.write_bytes(b"MZ")
     with pytest.raises(KexecError, match="too short"):
-        bzimage.read_header(str(path))
+        reader(str(path))
+
+
+def test_read_image_refuses_a_truncated_image(tmp_path):
+    with pytest.raises(KexecError, match="is truncated"):
+        bzimage.read_image(fakes.bzimage(str(tmp_path / "vmlinuz"), cut=1))
 
 
 @pytest.mark.parametrize("fields, reason", [

@@ -7,6 +7,7 @@ import struct
 import pytest
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._io import identity
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import plan as x86_plan
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import stub
 
@@ -86,6 +87,22 @@ def test_no_initrd_means_no_segment_and_zero_ramdisk(tmp_path, files):
     result = x86_plan.plan(fakes.host(tmp_path / "host"), files[0], None, CMDLINE, crash=False)
     segs = by_name(result)
     assert "initrd" not in segs and segs["boot_params"].data[0x218:0x220] == bytes(8)
+
+
+@pytest.mark.parametrize("kind", ["default", "crash"])
+def test_the_segments_hold_the_bytes_the_plan_read_once(tmp_path, files, kind):
+    """plan.files keeps what was read, with who the file was; the kernel and initrd segments are those bytes."""
+    result = x86_plan.plan(fakes.host(tmp_path / "host"), files[0], files[1], CMDLINE, crash=kind == "crash")
+    segs = by_name(result)
+    assert sorted(result.files) == ["initrd", "kernel"]
+    assert result.files["kernel"].parts[-1] is segs["kernel"].data
+    assert result.files["initrd"].parts == [segs["initrd"].data]
+    for name, path in zip(("kernel", "initrd"), files):
+        read = result.files[name]
+        assert read.path == path and read.whole and b"".join(read.parts) == open(path, "rb").read()
+        assert read.identity == identity(os.stat(path))
+    assert sorted(x86_plan.plan(fakes.host(tmp_path / "host"), files[0], None, CMDLINE, crash=False).files) == [
+        "kernel"]
 
 
 def test_without_firmware_memmap_iomem_stands_in(tmp_path, files):
