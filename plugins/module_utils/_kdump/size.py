@@ -31,7 +31,7 @@ import os
 import struct
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
-from ansible_collections.kernel.kexec.plugins.module_utils._io import read_regular
+from ansible_collections.kernel.kexec.plugins.module_utils._io import open_regular
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import bzimage
 
 MIB = 1 << 20
@@ -52,18 +52,16 @@ def mib(size):
 
 def kernel_footprint(path):
     """(bytes, where the number comes from) for the kernel file ``path``; (None, why) when unknown."""
+    # One open: the first bytes tell the format, and a bzImage's header is checked on the same descriptor
+    # (a truncated one is said so, not called an unknown format).
     try:
-        head = read_regular(path, "kernel", bzimage.HEADER_READ)
+        with open_regular(path, "kernel") as handle:
+            head = handle.read(bzimage.HEADER_READ)
+            header = bzimage.complete_header(path, handle, head)
     except KexecError as exc:
         return None, exc.msg
-    if bzimage.has_setup_header(head):
-        # A bzImage: one that is truncated (or unreadable) is said so, not called an unknown format.
-        try:
-            header = bzimage.read_header(path)
-        except KexecError as exc:
-            return None, exc.msg
-        if header.init_size:
-            return _page_align(header.init_size), "init_size of its x86 boot header"
+    if header is not None and header.init_size:
+        return _page_align(header.init_size), "init_size of its x86 boot header"
     if len(head) >= 64 and head[56:60] == ARM64_MAGIC:
         image_size = struct.unpack_from("<Q", head, 16)[0]
         if image_size:
