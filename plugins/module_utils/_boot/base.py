@@ -14,8 +14,10 @@ diff mode show exactly what apply would write.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
 import tempfile
 import time
 
@@ -51,24 +53,106 @@ def read_text(path):
         return None
 
 
-def write_atomic(path, text, mode=0o644):
-    """Write ``text`` to ``path`` so that readers see the old or the new file, never half of one."""
+SELINUX_XATTR = "security.selinux"
+# What getxattr/setxattr say when the file system or kernel has no such label: nothing to keep.
+_NO_LABEL = (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP)
+
+
+def _fsync_directory(directory):
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _selinux_label(path):
+    """The file's SELinux context, or None where the host or file system has none."""
+    if not hasattr(os, "getxattr"):
+        return None
+    try:
+        return os.getxattr(path, SELINUX_XATTR, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno in _NO_LABEL:
+            return None
+        raise
+
+
+def _keep_attributes(tmp, status, label):
+    """Give the new file the old one's owner, group, mode and SELinux context."""
+    mine = os.stat(tmp)
+    if (mine.st_uid, mine.st_gid) != (status.st_uid, status.st_gid):
+        os.chown(tmp, status.st_uid, status.st_gid)
+    os.chmod(tmp, status.st_mode & 0o7777)  # after chown, which clears set-id bits
+    if label is not None:
+        try:
+            os.setxattr(tmp, SELINUX_XATTR, label)
+        except OSError as exc:
+            if exc.errno not in _NO_LABEL:
+                raise
+
+
+def refuse_hard_links(path):
+    """A file with more than one name cannot be replaced by rename without splitting it.
+
+    The rename would give ``path`` a new inode while the other names keep the old text, so the
+    bootloader could read a file that was never edited. Writing in place would keep the links but
+    a crash half way would leave a truncated boot configuration. Neither is safe: refuse, say why.
+    """
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(status.st_mode) and status.st_nlink > 1:
+        raise KexecError("%s has %d hard links: replacing it would leave the other names with the old text "
+                         "and writing it in place is not atomic; make it a single file (or a symlink) and run again"
+                         % (path, status.st_nlink))
+
+
+def write_atomic(path, content, mode=0o644):
+    """Write ``content`` (text or bytes) to ``path`` so that readers see the old or the new file, never half.
+
+    The file keeps what it was: a symlink stays a symlink (its target is replaced, from a temp file in
+    the target's directory), and owner, group, mode and SELinux context stay those of the old file
+    (``mode`` is for a new file). The temp file and the directory are fsync'd before the rename and
+    the directory again after it, so a crash leaves the old or the new file on disk too.
+    """
+    path = os.path.realpath(path) if os.path.islink(path) else path
+    refuse_hard_links(path)
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
-    if os.path.exists(path):
-        mode = os.stat(path).st_mode & 0o7777
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        status, label = None, None
+    else:
+        label = _selinux_label(path)
     handle, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path))
     try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
+        with os.fdopen(handle, "wb" if isinstance(content, bytes) else "w") as out:
+            out.write(content)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, mode)
+        if status is None:
+            os.chmod(tmp, mode)
+        else:
+            _keep_attributes(tmp, status, label)
+        _fsync_directory(directory)
         os.rename(tmp, path)
+        _fsync_directory(directory)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _reason(exc):
+    """An OSError as a person reads it (strerror and the file), a KexecError as its message."""
+    if isinstance(exc, KexecError):
+        return exc.msg
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror + (" (%s)" % exc.filename if exc.filename else "")
+    return str(exc)
 
 
 def backup_path(path, stamp):
@@ -129,34 +213,81 @@ class Bootloader:
 
         Returns the backup paths (None for files that did not exist).
         """
+        for change in changes:  # before anything is written: refuse all or write all
+            refuse_hard_links(change.path)
         stamp = time.strftime("%Y%m%dT%H%M%S")
         backups = {}
         try:
-            for change in changes:
-                if change.before is not None:
-                    # Registered only once the copy is complete: a half-written backup
-                    # (disk full) must not be "restored" over a file not yet touched.
-                    backup = backup_path(change.path, stamp)
-                    shutil.copy2(change.path, backup)
-                    backups[change.path] = backup
-                else:
-                    backups[change.path] = None
-                write_atomic(change.path, change.after)
+            self._write_with_backups(changes, backups, stamp)
             if regenerate:
                 self.regenerate(edit)
-        except BaseException:
-            self._restore(backups)
+        except BaseException as exc:
+            self._restore_or_explain(backups, exc)
             raise
         return backups
 
     @staticmethod
+    def _back_up(paths, backups, stamp):
+        """Copy each file in ``paths`` aside (None for a missing one) unless ``backups`` has it already."""
+        for path in paths:
+            if path in backups:
+                continue
+            if not os.path.lexists(path):
+                backups[path] = None
+                continue
+            # Registered only once the copy is complete: a half-written backup
+            # (disk full) must not be "restored" over a file not yet touched.
+            backup = backup_path(path, stamp)
+            shutil.copy2(path, backup)
+            backups[path] = backup
+
+    def _write_with_backups(self, changes, backups, stamp):
+        for change in changes:
+            self._back_up([change.path], backups, stamp)
+            write_atomic(change.path, change.after)
+
+    def _restore_or_explain(self, backups, exc):
+        """Put every file back; when that or the failure itself is not a KexecError, say it in one.
+
+        A failure to write (disk full, read-only file system) is an OSError: the person gets its
+        message and the files it left as they were, never a traceback.
+        """
+        failed = self._restore(backups)
+        if not failed and not isinstance(exc, OSError):
+            return
+        what = exc.msg if isinstance(exc, KexecError) else "writing the boot configuration failed: %s" % _reason(exc)
+        if failed:
+            what += ("; and these files could not be restored, put them back from their backups by hand: %s"
+                     % "; ".join(failed))
+        else:
+            what += "; every file was restored"
+        raise KexecError(what) from exc
+
+    @staticmethod
     def _restore(backups):
+        """Put each file back as its backup holds it (remove it if it did not exist), atomically per file.
+
+        Tries every file whatever fails; returns a line for each one it could not restore.
+        """
+        failed = []
         for path, backup in backups.items():
-            if backup is None:
-                if os.path.exists(path):
-                    os.unlink(path)
-            else:
-                shutil.copy2(backup, path)
+            try:
+                if backup is None:
+                    if os.path.lexists(path):
+                        os.unlink(path)
+                    continue
+                with open(backup, "rb") as handle:
+                    saved = handle.read()
+                try:
+                    with open(path, "rb") as handle:
+                        if handle.read() == saved:
+                            continue  # untouched: leave it (and its times) alone
+                except FileNotFoundError:
+                    pass
+                write_atomic(path, saved, mode=os.stat(backup).st_mode & 0o7777)
+            except (OSError, KexecError) as exc:
+                failed.append("%s (backup %s): %s" % (path, backup or "none, it was new", _reason(exc)))
+        return failed
 
 
 class ArgEdit:
@@ -185,4 +316,5 @@ def set_crashkernel(value):
     return ArgEdit(append=["crashkernel=%s" % value])
 
 
-__all__ = ("ArgEdit", "Bootloader", "FileChange", "backup_path", "read_text", "run_command", "set_crashkernel", "write_atomic")
+__all__ = ("ArgEdit", "Bootloader", "FileChange", "backup_path", "read_text", "refuse_hard_links", "run_command",
+           "set_crashkernel", "write_atomic")

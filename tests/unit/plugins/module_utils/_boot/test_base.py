@@ -1,5 +1,6 @@
 """bootloader.base: atomic writes, backups, restore on failure, command errors, ArgEdit."""
 
+import errno
 import os
 import re
 import shutil
@@ -188,8 +189,10 @@ def test_failure_writing_a_later_file_restores_the_earlier_ones(tmp_path, files,
         return real(path, text, mode)
     monkeypatch.setattr(base, "write_atomic", failing)
     loader = Recording(str(tmp_path), fail=AssertionError("regenerate must not run"))
-    with pytest.raises(OSError):
+    with pytest.raises(KexecError) as caught:
         loader.apply(changes_for(files), set_crashkernel("256M"))
+    assert caught.value.msg == ("writing the boot configuration failed: No space left on device; "
+                                "every file was restored")
     assert read_bytes(files["grub"]) == b'GRUB_CMDLINE_LINUX="quiet"\r\n# caf\xc3\xa9'
     assert read_bytes(files["dropin"]) == b"X=1\n"
     assert not os.path.exists(files["new"])
@@ -207,7 +210,7 @@ def test_failed_backup_copy_never_overwrites_an_untouched_file(tmp_path, files, 
         return real(src, dst, **kwargs)
     monkeypatch.setattr(base.shutil, "copy2", copy2)
     loader = Recording(str(tmp_path), fail=AssertionError("regenerate must not run"))
-    with pytest.raises(OSError):
+    with pytest.raises(KexecError, match="No space left on device; every file was restored"):
         loader.apply(changes_for(files), set_crashkernel("256M"))
     monkeypatch.undo()
     assert read_bytes(files["dropin"]) == b"X=1\n"
@@ -294,3 +297,195 @@ def test_a_backend_without_a_runner_runs_nothing(tmp_path):
     assert loader.runner is base.run_command
     with pytest.raises(KexecError, match="no command runner to run zipl"):
         loader.run(["zipl"], "zipl")
+
+
+# --- writes keep what the file was ---------------------------------------------------
+
+
+def test_write_atomic_through_a_symlink_edits_the_target_in_its_own_directory(tmp_path, monkeypatch):
+    """/etc/grub2.cfg -> ../boot/grub2/grub.cfg (as on RHEL): the link stays, the target is replaced."""
+    target = write_bytes(tmp_path / "boot/grub2/grub.cfg", b"old\n", 0o600)
+    link = str(tmp_path / "etc/grub2.cfg")
+    os.makedirs(os.path.dirname(link))
+    os.symlink("../boot/grub2/grub.cfg", link)
+    temp_dirs = []
+    real_mkstemp = base.tempfile.mkstemp
+
+    def mkstemp(**kwargs):
+        temp_dirs.append(kwargs["dir"])
+        return real_mkstemp(**kwargs)
+    monkeypatch.setattr(base.tempfile, "mkstemp", mkstemp)
+    write_atomic(link, "new\n")
+    assert os.path.islink(link) and os.readlink(link) == "../boot/grub2/grub.cfg"
+    assert read_bytes(target) == b"new\n" and mode_of(target) == 0o600
+    assert temp_dirs == [os.path.dirname(target)]  # a rename never crosses file systems
+    assert os.listdir(os.path.dirname(target)) == ["grub.cfg"]
+    assert os.listdir(os.path.dirname(link)) == ["grub2.cfg"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another owner")
+def test_write_atomic_keeps_owner_group_and_mode(tmp_path):
+    path = write_bytes(tmp_path / "grub", b"old\n", 0o640)
+    os.chown(path, 1234, 5678)
+    write_atomic(path, "new\n")
+    status = os.stat(path)
+    assert (status.st_uid, status.st_gid, mode_of(path)) == (1234, 5678, 0o640)
+
+
+def test_write_atomic_gives_the_new_file_the_old_owner(tmp_path, monkeypatch):
+    """Without root: the old file's owner is made to differ, and chown must be asked for it."""
+    path = write_bytes(tmp_path / "grub", b"old\n", 0o640)
+    real_stat = base.os.stat
+    chowned = []
+
+    def stat(name, *args, **kwargs):
+        status = real_stat(name, *args, **kwargs)
+        if name == path:  # the old file, as the writer sees it before the rename
+            fields = list(status)
+            fields[4], fields[5] = 1234, 5678
+            return os.stat_result(fields)
+        return status
+    monkeypatch.setattr(base.os, "stat", stat)
+    monkeypatch.setattr(base.os, "chown", lambda name, uid, gid: chowned.append((os.path.dirname(name), uid, gid)))
+    write_atomic(path, "new\n")
+    assert chowned == [(str(tmp_path), 1234, 5678)]
+
+
+class FakeSelinux:
+    """getxattr/setxattr for security.selinux: the old file has a label; records what is set where."""
+
+    def __init__(self, label=b"system_u:object_r:bootloader_etc_t:s0\x00", get_errno=None, set_errno=None):
+        self.label = label
+        self.get_errno = get_errno
+        self.set_errno = set_errno
+        self.set = []
+
+    def getxattr(self, path, name, follow_symlinks=True):
+        assert name == "security.selinux"
+        if self.get_errno:
+            raise OSError(self.get_errno, os.strerror(self.get_errno))
+        return self.label
+
+    def setxattr(self, path, name, value, *args, **kwargs):
+        if self.set_errno:
+            raise OSError(self.set_errno, os.strerror(self.set_errno))
+        self.set.append((os.path.basename(path), name, value))
+
+
+def test_write_atomic_keeps_the_selinux_context(tmp_path, monkeypatch):
+    path = write_bytes(tmp_path / "grub", b"old\n")
+    selinux = FakeSelinux()
+    monkeypatch.setattr(base.os, "getxattr", selinux.getxattr)
+    monkeypatch.setattr(base.os, "setxattr", selinux.setxattr)
+    write_atomic(path, "new\n")
+    assert len(selinux.set) == 1
+    temp, name, value = selinux.set[0]
+    assert temp.startswith(".grub.") and name == "security.selinux" and value == selinux.label
+    assert read_bytes(path) == b"new\n"
+
+
+@pytest.mark.parametrize("get_errno, set_errno", [
+    (errno.ENODATA, None), (errno.ENOTSUP, None), (errno.EOPNOTSUPP, None), (None, errno.ENOTSUP),
+], ids=["no-label", "fs-without-xattrs", "eopnotsupp", "label-not-settable"])
+def test_write_atomic_without_selinux_writes_all_the_same(tmp_path, monkeypatch, get_errno, set_errno):
+    path = write_bytes(tmp_path / "grub", b"old\n")
+    selinux = FakeSelinux(get_errno=get_errno, set_errno=set_errno)
+    monkeypatch.setattr(base.os, "getxattr", selinux.getxattr)
+    monkeypatch.setattr(base.os, "setxattr", selinux.setxattr)
+    write_atomic(path, "new\n")
+    assert read_bytes(path) == b"new\n"
+
+
+def test_write_atomic_refuses_a_file_with_hard_links(tmp_path):
+    path = write_bytes(tmp_path / "grub", b"old\n")
+    os.link(path, str(tmp_path / "grub.link"))
+    with pytest.raises(KexecError, match=r"grub has 2 hard links: replacing it would leave the other names"):
+        write_atomic(path, "new\n")
+    assert read_bytes(path) == read_bytes(tmp_path / "grub.link") == b"old\n"
+    assert os.stat(path).st_nlink == 2
+    assert sorted(os.listdir(str(tmp_path))) == ["grub", "grub.link"]
+
+
+def test_apply_refuses_before_writing_anything_when_one_file_has_hard_links(tmp_path, files):
+    os.link(files["dropin"], files["dropin"] + ".other")
+    before = dict((key, read_bytes(files[key])) for key in ("grub", "dropin"))
+    loader = Recording(str(tmp_path), fail=AssertionError("regenerate must not run"))
+    with pytest.raises(KexecError, match="kdump-tools.cfg has 2 hard links"):
+        loader.apply(changes_for(files), set_crashkernel("256M"))
+    assert dict((key, read_bytes(files[key])) for key in ("grub", "dropin")) == before
+    assert not os.path.exists(files["new"])
+    assert backups_in(os.path.dirname(files["grub"])) == []
+
+
+def test_write_atomic_fsyncs_file_and_directory_around_the_rename(tmp_path, monkeypatch):
+    path = write_bytes(tmp_path / "grub", b"old\n")
+    events = []
+    real_fsync, real_rename = base.os.fsync, base.os.rename
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink("/proc/self/fd/%d" % fd)))
+        return real_fsync(fd)
+
+    def rename(src, dst):
+        events.append(("rename", dst))
+        return real_rename(src, dst)
+    monkeypatch.setattr(base.os, "fsync", fsync)
+    monkeypatch.setattr(base.os, "rename", rename)
+    write_atomic(path, "new\n")
+    assert [kind for kind, _ in events] == ["fsync", "fsync", "rename", "fsync"]
+    assert os.path.basename(events[0][1]).startswith(".grub.")  # the new file's data
+    assert events[1][1] == events[3][1] == str(tmp_path)  # its directory, before and after
+
+
+# --- restore -------------------------------------------------------------------------------
+
+
+def test_restore_replaces_each_file_atomically_and_keeps_a_symlink(tmp_path, files):
+    link = str(tmp_path / "etc/grub2.cfg")
+    os.symlink("default/grub", link)
+    loader = Recording(str(tmp_path), fail=KexecError("grub-mkconfig failed"))
+    loader.watch = []
+    changes = [FileChange(link, base.read_text(link), "edited\n")]
+    inodes = []
+    loader.regenerate = lambda edit: (inodes.append(os.stat(files["grub"]).st_ino), Recording.regenerate(loader, edit))
+    with pytest.raises(KexecError, match="grub-mkconfig failed"):
+        loader.apply(changes, set_crashkernel("256M"))
+    assert os.path.islink(link) and os.readlink(link) == "default/grub"
+    assert read_bytes(files["grub"]) == b'GRUB_CMDLINE_LINUX="quiet"\r\n# caf\xc3\xa9'
+    assert os.stat(files["grub"]).st_ino != inodes[0]  # renamed into place again, never rewritten in place
+    assert mode_of(files["grub"]) == 0o600
+
+
+def test_restore_tries_every_file_and_names_each_one_it_could_not_restore(tmp_path, files, monkeypatch):
+    loader = Recording(str(tmp_path), fail=KexecError("grub-mkconfig failed (rc=1): syntax error"))
+    loader.watch = []
+    real = base.write_atomic
+    restoring = []
+
+    def write(path, content, mode=0o644):
+        if isinstance(content, bytes):  # the restore writes the backup's bytes
+            restoring.append(path)
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+        return real(path, content, mode)
+    monkeypatch.setattr(base, "write_atomic", write)
+    with pytest.raises(KexecError) as caught:
+        loader.apply(changes_for(files), set_crashkernel("256M"))
+    assert restoring == [files["grub"], files["dropin"]]
+    assert not os.path.exists(files["new"])  # the files after a failed one were still restored
+    msg = caught.value.msg
+    assert msg.startswith("grub-mkconfig failed (rc=1): syntax error; and these files could not be restored, "
+                          "put them back from their backups by hand: ")
+    for key in ("grub", "dropin"):
+        assert "%s (backup %s.2" % (files[key], files[key]) in msg
+    assert msg.count("Read-only file system") == 2
+    assert "Traceback" not in msg
+
+
+def test_restore_leaves_an_untouched_file_alone(tmp_path, files):
+    loader = Recording(str(tmp_path))
+    stamp = "20240102T030405"
+    backups = {}
+    loader._back_up([files["dropin"]], backups, stamp)
+    inode = os.stat(files["dropin"]).st_ino
+    assert loader._restore(backups) == []
+    assert os.stat(files["dropin"]).st_ino == inode
