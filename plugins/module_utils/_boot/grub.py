@@ -27,7 +27,7 @@ from ansible_collections.kernel.kexec.plugins.module_utils import _cmdline as cm
 from ansible_collections.kernel.kexec.plugins.module_utils._boot.base import (
     Bootloader, FileChange, backup_path, read_text,
 )
-from ansible_collections.kernel.kexec.plugins.module_utils._boot.entry import GRUB_CONFIGS, grub_default_entry
+from ansible_collections.kernel.kexec.plugins.module_utils._boot.entry import GRUB_CONFIGS, parse_grub_cfg
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 
 DEFAULTS = "etc/default/grub"
@@ -72,6 +72,17 @@ def _unquote(raw, path, index):
         return "", raw
     raise KexecError("%s line %d: cannot edit this assignment safely (%s); write it as NAME=\"args\""
                      % (path, index + 1, raw))
+
+
+def _first_linux_args(items):
+    """The arguments of the first menu entry, in file order, that boots Linux; None without one."""
+    for item in items:
+        if item.linux is not None:
+            return item.linux[1]
+        found = _first_linux_args(item.children)
+        if found is not None:
+            return found
+    return None
 
 
 class GrubDefaults(Bootloader):
@@ -141,11 +152,21 @@ class GrubDefaults(Bootloader):
         return self.path(GRUB_CONFIGS[0])
 
     def needs_regenerate(self, edit):
-        """True when grub.cfg's default entry does not yet carry what the defaults say."""
-        entry = grub_default_entry(self.root)
-        if entry is None:
+        """True when grub.cfg was not generated from the defaults as they are (a missed update-grub).
+
+        Judged by the first Linux entry grub-mkconfig writes (10_linux's normal entry of the newest
+        kernel, which gets GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT), never by the default
+        entry: that may be a recovery entry (no GRUB_CMDLINE_LINUX_DEFAULT), another kernel or a
+        custom entry, which would carry other arguments for ever and report a change on every run.
+        A grub.cfg without Linux entries (BLS, blscfg) gives nothing to judge by: no regeneration.
+        """
+        text = read_text(self.grub_cfg())
+        if text is None:
             return True
-        return sorted(cmdline_args.split(edit(entry.args))) != sorted(cmdline_args.split(entry.args))
+        args = _first_linux_args(parse_grub_cfg(text)[0])
+        if args is None:
+            return False
+        return sorted(cmdline_args.split(edit(args))) != sorted(cmdline_args.split(args))
 
     def _tool(self, *names):
         for name in names:

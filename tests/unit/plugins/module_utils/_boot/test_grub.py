@@ -336,12 +336,22 @@ def test_no_regenerate_when_grub_cfg_has_it(tree):
     assert loader.needs_regenerate(set_crashkernel(None))
 
 
-def test_needs_regenerate_reads_the_default_entry(tree):
-    loader = debian(tree)
-    # normal entries carry it, recovery entries do not; the default is the recovery entry of the old kernel
-    tree.write(CFG, bf.grub_cfg_with_args("crashkernel=256M quiet", default="1>3"))
+@pytest.mark.parametrize("default", ["0", "1>0", "1>1", "1>2", "1>3", "uefi-firmware"],
+                         ids=["simple", "advanced", "recovery", "old-kernel", "old-recovery", "not-linux"])
+def test_needs_regenerate_whatever_entry_is_default(tree, default):
+    """Recovery entries lack GRUB_CMDLINE_LINUX_DEFAULT, another entry may be default: the generated
+    normal entry decides, so an up-to-date grub.cfg is never regenerated again (changed: false)."""
+    loader = debian(tree, linux_default='"quiet crashkernel=256M"')
+    tree.write(CFG, bf.grub_cfg_with_args("quiet crashkernel=256M", default=default))
+    assert not loader.needs_regenerate(set_crashkernel("256M"))
+    tree.write(CFG, bf.grub_cfg_with_args("quiet", default=default))
     assert loader.needs_regenerate(set_crashkernel("256M"))
-    tree.write(CFG, bf.grub_cfg_with_args("crashkernel=256M quiet", default="1>2"))
+
+
+def test_no_regenerate_judged_without_linux_entries(tree):
+    """A BLS grub.cfg (blscfg) has no linux lines to compare: never a change on every run."""
+    loader = debian(tree)
+    tree.write(CFG, "set default=\"${saved_entry}\"\ninsmod blscfg\nblscfg\n")
     assert not loader.needs_regenerate(set_crashkernel("256M"))
 
 

@@ -117,6 +117,17 @@ def test_second_run_changes_nothing(debian, tools):
     assert (result["crashkernel"], result["expected"], result["reboot_required"]) == ("256M", 256 * MIB, True)
 
 
+@pytest.mark.parametrize("default", ["0", "1>1", "1>3", "uefi-firmware"],
+                         ids=["newest", "recovery", "old-recovery", "not-linux"])
+def test_an_unchanged_host_is_no_change_whatever_entry_is_default(debian, tools, default):
+    debian.write(DEFAULTS, bf.default_grub(linux_default='"quiet crashkernel=256M"'))
+    debian.write(CFG, bf.grub_cfg_with_args("quiet crashkernel=256M", default=default))
+    before = debian.snapshot()
+    result = ensure(debian, tools, size="256M")
+    assert (result["changed"], result["changed_files"], tools.calls) == (False, [], [])
+    assert debian.snapshot() == before
+
+
 def test_the_same_value_in_another_spelling_is_no_change(debian, tools):
     ensure(debian, tools, size="256M")
     calls = len(tools.calls)
