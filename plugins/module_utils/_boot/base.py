@@ -23,6 +23,7 @@ import time
 
 from ansible_collections.kernel.kexec.plugins.module_utils import _cmdline as cmdline_args
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._host.arch import host_machine
 
 
 def run_command(argv):
@@ -165,15 +166,29 @@ def backup_path(path, stamp):
     return candidate
 
 
+def kernel_names(kernel):
+    """What a user's ``kernel`` names: (release, file name), or None for every kernel.
+
+    Accepts the forms people write: a release (6.1.0-18-amd64), /boot/vmlinuz-RELEASE,
+    /vmlinuz-RELEASE (as BLS entries and grubby --info name it), and ALL.
+    """
+    if not kernel or kernel.strip() == "ALL":
+        return None
+    name = os.path.basename(kernel.strip().rstrip("/"))
+    release = name[len("vmlinuz-"):] if name.startswith("vmlinuz-") else name
+    return release, name
+
+
 class Bootloader:
     """One bootloader's way of holding kernel arguments. Subclasses fill in the hooks."""
 
     name = None
 
-    def __init__(self, root="/", runner=run_command, kernel=None):
+    def __init__(self, root="/", runner=run_command, kernel=None, machine=None):
         self.root = root
         self.runner = runner
         self.kernel = kernel  # limit the edit to one kernel's entries where the backend can; None: all
+        self.machine = host_machine(machine)  # s390x boots through zipl, whatever writes the entries
 
     def path(self, relative):
         return os.path.join(self.root, relative.lstrip("/"))
@@ -316,5 +331,5 @@ def set_crashkernel(value):
     return ArgEdit(append=["crashkernel=%s" % value])
 
 
-__all__ = ("ArgEdit", "Bootloader", "FileChange", "backup_path", "read_text", "refuse_hard_links", "run_command",
+__all__ = ("ArgEdit", "Bootloader", "FileChange", "backup_path", "kernel_names", "read_text", "refuse_hard_links", "run_command",
            "set_crashkernel", "write_atomic")

@@ -40,7 +40,7 @@ def create(name="auto", root="/", runner=None, kernel=None, machine=None):
     if name not in BACKENDS:
         raise KexecError("unknown bootloader %r; choose one of auto, %s" % (name, ", ".join(sorted(BACKENDS))))
     kwargs = {"runner": runner} if runner else {}
-    return BACKENDS[name](root, kernel=kernel, **kwargs)
+    return BACKENDS[name](root, kernel=kernel, machine=machine, **kwargs)
 
 
 __all__ = ("BACKENDS", "create", "detect")

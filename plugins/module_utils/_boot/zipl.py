@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.kernel.kexec.plugins.module_utils._boot.base import Bootloader, FileChange, read_text
+from ansible_collections.kernel.kexec.plugins.module_utils._boot.base import Bootloader, FileChange, kernel_names, read_text
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 
 CONF = "etc/zipl.conf"
@@ -34,6 +34,12 @@ def _sections(lines):
     return [tuple(s) for s in found if s[0] != "defaultboot" and not s[0].startswith(":")]
 
 
+def _image_matches(image, names):
+    """True when a section's image is exactly that kernel (6.1.0-1 never matches 6.1.0-18-amd64)."""
+    release, name = names
+    return os.path.basename(image.strip('"')) in (name, "vmlinuz-" + release, "image-" + release)
+
+
 class Zipl(Bootloader):
     name = "zipl"
 
@@ -48,6 +54,7 @@ class Zipl(Bootloader):
         return text, text.splitlines()
 
     def _targets(self, lines):
+        names = kernel_names(self.kernel)
         for name, start, end in _sections(lines):
             keys = {}
             for index in range(start + 1, end):
@@ -56,7 +63,7 @@ class Zipl(Bootloader):
                     keys[match.group(2)] = (index, match)
             if "image" not in keys:
                 continue
-            if self.kernel and self.kernel not in keys["image"][1].group(4):
+            if names and not _image_matches(keys["image"][1].group(4), names):
                 continue
             yield name, start, keys
 
@@ -73,7 +80,7 @@ class Zipl(Bootloader):
         inserts = []
         targets = list(self._targets(lines))
         if not targets:
-            raise KexecError("/%s has no boot section%s" % (CONF, " for %s" % self.kernel if self.kernel else ""))
+            raise KexecError("/%s has no boot section%s" % (CONF, " for %s" % self.kernel if kernel_names(self.kernel) else ""))
         for _name, start, keys in targets:
             if "parameters" in keys:
                 index, match = keys["parameters"]

@@ -200,43 +200,138 @@ def grubby_update_args(args, remove_args, add_args, in_place=False):
 
 
 class FakeGrubby:
-    """grubby --update-kernel=ALL|KERNEL [--args=...] [--remove-args=...] on the fake tree's BLS entries.
+    """grubby-bls --update-kernel=ALL|KERNEL [--args=...] [--remove-args=...] [--no-etc-grub-update] on the fake tree.
 
-    ``mangle`` (options -> options) lets a test make it do something other than asked.
+    Does what grubby-bls (the shell wrapper Fedora and RHEL ship) does, read from its source:
+    options are parsed as getopt prints them, and --no-etc-grub-update shifts once more than it
+    should, so an option after it is lost (the value left behind is an invalid option). KERNEL must
+    equal an entry's linux line, or do so once reduced to "/" and its last component; otherwise
+    "The param ... is incorrect". For ALL (not on s390x) it rewrites every GRUB_CMDLINE_LINUX*
+    line of /etc/default/grub unless told not to, and sets grubenv's kernelopts when there is one;
+    entries whose options are $kernelopts are left alone for ALL and expanded for one kernel;
+    for ALL /etc/kernel/cmdline is edited too (created from the first entry when missing).
+
+    ``mangle`` (options -> options) lets a test make it do something other than asked;
+    ``also`` runs before it returns, e.g. to damage an unplanned file.
     """
 
-    def __init__(self, root, in_place=False, rc=0, mangle=None, also=None):
+    VALUED = ("--update-kernel", "--args", "--remove-args")
+
+    def __init__(self, root, in_place=False, rc=0, mangle=None, also=None, machine="x86_64"):
         self.root = str(root)
         self.in_place = in_place
         self.rc = rc
         self.mangle = mangle
-        self.also = also  # callable run before returning, e.g. to damage an unplanned file
+        self.also = also
+        self.machine = machine
+
+    def parse(self, argv):
+        tokens = []
+        for arg in argv[1:]:
+            name, sep, value = arg.partition("=")
+            assert name in self.VALUED + ("--no-etc-grub-update",), argv
+            tokens.extend([name, value] if sep else [name])
+        tokens.append("--")
+        opts, index = {}, 0
+        while index < len(tokens):
+            token = tokens[index]
+            if token == "--":
+                break
+            if token in self.VALUED:
+                opts[token[2:]] = tokens[index + 1]
+                index += 1
+            elif token == "--no-etc-grub-update":
+                opts["no-etc-grub-update"] = True
+                index += 1  # the wrapper's extra shift
+            else:
+                return None, "grubby: invalid option \"%s\"\n" % token
+            index += 1
+        return opts, None
+
+    def path(self, rel):
+        return os.path.join(self.root, rel)
+
+    def grubenv(self):
+        path = self.path("boot/grub2/grubenv")
+        return path if os.path.exists(path) else None
+
+    def env(self):
+        values = {}
+        if self.grubenv():
+            for line in open(self.grubenv()).read().splitlines():
+                key, sep, value = line.partition("=")
+                if sep and not key.startswith("#"):
+                    values[key] = value
+        return values
+
+    def expand(self, options):
+        env = self.env()
+        return " ".join(env.get(t[1:], t) if t.startswith("$") and env.get(t[1:]) else t for t in options.split())
 
     def __call__(self, argv):
-        opts = dict(arg[2:].split("=", 1) for arg in argv[1:])
-        assert set(opts) <= {"update-kernel", "args", "remove-args"}, argv
+        opts, error = self.parse(argv)
+        if error:
+            return 1, "", error
         if self.rc:
             return self.rc, "", "grubby: The param %s is incorrect\n" % opts["update-kernel"]
         target = opts["update-kernel"]
+        remove, add = opts.get("remove-args", "").split(), opts.get("args", "").split()
+        entries = []
         for path in _bls_files(self.root):
             with open(path) as handle:
                 text = handle.read()
             linux = next((line.split(None, 1)[1] for line in text.splitlines() if line.startswith("linux ")), "")
-            if target != "ALL" and "/" + target.rsplit("/", 1)[-1] != linux:
-                continue
+            if target == "ALL" or target == linux or "/" + target.rsplit("/", 1)[-1] == linux:
+                entries.append((path, text))
+        if not entries:
+            return 1, "", "The param %s is incorrect\n" % target
+        grub2 = self.machine != "s390x"
+        if target == "ALL" and grub2:
+            self.update_etc_default_grub(opts, remove, add)
+            kernelopts = self.env().get("kernelopts")
+            if kernelopts:
+                self.set_kernelopts(grubby_update_args(kernelopts, remove, add, self.in_place))
+        for path, text in entries:
             lines = text.splitlines(True)
             for index, line in enumerate(lines):
-                if line.startswith("options "):
-                    new = grubby_update_args(line[len("options "):].strip(), opts.get("remove-args", "").split(),
-                                             opts.get("args", "").split(), self.in_place)
-                    if self.mangle:
-                        new = self.mangle(new)
-                    lines[index] = "options %s\n" % new
+                if not line.startswith("options "):
+                    continue
+                options = line[len("options "):].strip()
+                if target == "ALL" and "$kernelopts" in options.split():
+                    continue
+                new = grubby_update_args(self.expand(options), remove, add, self.in_place)
+                if self.mangle:
+                    new = self.mangle(new)
+                lines[index] = "options %s\n" % new
             with open(path, "w") as handle:  # sed -i: a new file in place of the old
                 handle.write("".join(lines))
+        if target == "ALL":
+            cmdline = self.path("etc/kernel/cmdline")
+            if not os.path.exists(cmdline):
+                fakes.write_file(cmdline, self.expand(entry_options(entries[0][1])) + "\n")
+            old = open(cmdline).read().split("\n")[0]
+            fakes.write_file(cmdline, grubby_update_args(old, remove, add, self.in_place) + "\n")
         if self.also:
             self.also()
         return 0, "", ""
+
+    def update_etc_default_grub(self, opts, remove, add):
+        """sed -i 's/^GRUB_CMDLINE_LINUX.*/GRUB_CMDLINE_LINUX="NEW"/': _DEFAULT lines too, as the real one does."""
+        path = self.path("etc/default/grub")
+        if opts.get("no-etc-grub-update") or not os.path.exists(path):
+            return
+        linux = sourced_args(self.root)[0]
+        if not linux:
+            return
+        new = grubby_update_args(linux, remove, add, self.in_place)
+        text = re.sub(r"(?m)^GRUB_CMDLINE_LINUX.*$", 'GRUB_CMDLINE_LINUX="%s"' % new, open(path).read())
+        fakes.write_file(path, text)
+
+    def set_kernelopts(self, value):
+        """grub2-editenv set: the block stays 1024 bytes, '#' padded."""
+        env = self.env()
+        env["kernelopts"] = value
+        fakes.write_file(self.grubenv(), fakes.grubenv(**env))
 
 
 def fake_zipl(rc=0):

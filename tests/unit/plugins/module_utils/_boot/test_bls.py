@@ -157,7 +157,8 @@ def test_existing_kernel_cmdline_is_edited_with_a_kernel_filter_too(tree):
 
 def test_kernel_filter_matching_nothing_is_an_error(tree):
     fedora(tree)
-    with pytest.raises(KexecError, match=r"^no boot entry mentions kernel 5\.14\.0-1\.el9$"):
+    with pytest.raises(KexecError, match=r"^no boot entry boots kernel 5\.14\.0-1\.el9 \(looked for linux "
+                                         r"\.\.\./vmlinuz-5\.14\.0-1\.el9 or version 5\.14\.0-1\.el9\)$"):
         BlsEntries(tree.root, kernel="5.14.0-1.el9").plan_edit(SET)
 
 
@@ -266,10 +267,11 @@ def test_grubby_apply(tree, written, in_place):
     runner, loader = grubby(tree, in_place=in_place)
     changes = loader.plan_edit(SET)
     loader.apply(changes, SET)
-    assert runner.calls == [["grubby", "--update-kernel=ALL", "--args=crashkernel=256M"]]
+    assert runner.calls == [["grubby", "--update-kernel=ALL", "--args=crashkernel=256M", "--no-etc-grub-update"]]
     assert written == [tree.path(CMDLINE)]  # the entries are grubby's to write
-    assert tree.read(CMDLINE) == bf.FEDORA_OPTIONS.replace(
-        "crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M", "crashkernel=256M") + "\n"
+    # grubby edits /etc/kernel/cmdline too, after us: the same arguments, in its order
+    assert sorted(tree.read(CMDLINE).split()) == sorted(bf.FEDORA_OPTIONS.replace(
+        "crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M", "crashkernel=256M").split())
     for release in (NEW, OLD, RESCUE):
         options = bf.entry_options(tree.read(tree.entry(release))).split()
         assert [o for o in options if o.startswith("crashkernel")] == ["crashkernel=256M"]
@@ -281,7 +283,7 @@ def test_grubby_apply_removal(tree):
     fedora(tree)
     runner, loader = grubby(tree)
     loader.apply(loader.plan_edit(REMOVE), REMOVE)
-    assert runner.calls == [["grubby", "--update-kernel=ALL", "--remove-args=crashkernel"]]
+    assert runner.calls == [["grubby", "--update-kernel=ALL", "--remove-args=crashkernel", "--no-etc-grub-update"]]
     assert "crashkernel" not in tree.read(tree.entry(NEW)) + tree.read(CMDLINE)
     assert loader.plan_edit(REMOVE) == []
 
@@ -292,7 +294,7 @@ def test_grubby_apply_with_both_args_and_remove_args(tree):
     edit = ArgEdit(append=["crashkernel=256M", "console=ttyS0"], remove=["rhgb"])
     loader.apply(loader.plan_edit(edit), edit)
     assert runner.calls == [["grubby", "--update-kernel=ALL", "--args=crashkernel=256M console=ttyS0",
-                             "--remove-args=rhgb"]]
+                             "--remove-args=rhgb", "--no-etc-grub-update"]]
     assert loader.plan_edit(edit) == []
 
 
@@ -302,7 +304,7 @@ def test_grubby_apply_for_one_kernel(tree):
     runner, loader = grubby(tree, kernel=kernel)
     untouched = tree.read(tree.entry(NEW))
     loader.apply(loader.plan_edit(SET), SET)
-    assert runner.calls == [["grubby", "--update-kernel=%s" % kernel, "--args=crashkernel=256M"]]
+    assert runner.calls == [["grubby", "--update-kernel=%s" % kernel, "--args=crashkernel=256M", "--no-etc-grub-update"]]
     assert "crashkernel=256M" in tree.read(tree.entry(OLD))
     assert tree.read(tree.entry(NEW)) == untouched
 
@@ -325,7 +327,8 @@ def test_kernel_cmdline_is_written_before_grubby_runs(tree):
     runner = bf.FakeTools(grubby=lambda argv: seen.append(tree.read(CMDLINE)) or bf.FakeGrubby(tree.root)(argv))
     loader = Grubby(tree.root, runner=runner)
     loader.apply(loader.plan_edit(SET), SET)
-    assert seen == [tree.read(CMDLINE)] and "crashkernel=256M" in seen[0]
+    assert "crashkernel=256M" in seen[0].split()
+    assert sorted(seen[0].split()) == sorted(tree.read(CMDLINE).split())  # grubby's own edit changed nothing more
 
 
 @pytest.mark.parametrize("mangle", [
@@ -350,7 +353,8 @@ def test_grubby_failing_restores_everything(tree):
     runner, loader = grubby(tree, rc=1)
     with pytest.raises(KexecError) as caught:
         loader.apply(loader.plan_edit(SET), SET)
-    assert caught.value.msg == ("grubby failed (grubby --update-kernel=ALL --args=crashkernel=256M, rc=1): "
+    assert caught.value.msg == ("grubby failed (grubby --update-kernel=ALL --args=crashkernel=256M "
+                                "--no-etc-grub-update, rc=1): "
                                 "grubby: The param ALL is incorrect")
     assert tree.snapshot() == before
 
@@ -380,3 +384,223 @@ def test_grubby_verification_ignores_where_grubby_put_the_argument(tree):
     loader.apply(changes, SET)
     actual = bf.entry_options(tree.read(os.path.relpath(changes[0].path, tree.root))).split()
     assert actual != planned and sorted(actual) == sorted(planned)
+
+
+# --- everything grubby writes is planned, backed up and restored ----------------------------
+
+GRUBENV = "boot/grub2/grubenv"
+ETC_DEFAULT_GRUB = "etc/default/grub"
+FEDORA_DEFAULT_GRUB = ('GRUB_TIMEOUT=5\nGRUB_DISTRIBUTOR="$(sed \'s, release .*$,,g\' /etc/system-release)"\n'
+                       'GRUB_DEFAULT=saved\nGRUB_CMDLINE_LINUX="rhgb quiet crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M"\n'
+                       'GRUB_CMDLINE_LINUX_DEFAULT="console=tty0"\nGRUB_ENABLE_BLSCFG=true\n')
+
+
+def fedora_with_grub(tree, **kwargs):
+    """fedora() plus /etc/default/grub and a grubenv, as a stock Fedora install has them."""
+    fedora(tree, **kwargs)
+    tree.write(ETC_DEFAULT_GRUB, FEDORA_DEFAULT_GRUB)
+    tree.write(GRUBENV, fakes.grubenv(saved_entry="%s-%s" % (bf.MACHINE_ID, NEW), boot_success="1"))
+    return tree
+
+
+def test_grubby_is_told_to_leave_etc_default_grub_alone(tree):
+    """Without --no-etc-grub-update, grubby-bls rewrites every GRUB_CMDLINE_LINUX* line (the _DEFAULT one too)."""
+    fedora_with_grub(tree)
+    runner, loader = grubby(tree)
+    loader.apply(loader.plan_edit(SET), SET)
+    assert runner.calls[0][-1] == "--no-etc-grub-update"
+    assert tree.read(ETC_DEFAULT_GRUB) == FEDORA_DEFAULT_GRUB
+
+
+def test_fake_grubby_loses_the_option_after_no_etc_grub_update():
+    """Why the flag goes last: grubby-bls shifts once more after it (as its source does)."""
+    fake = bf.FakeGrubby("/nonexistent")
+    assert fake.parse(["grubby", "--update-kernel=ALL", "--no-etc-grub-update"])[0] == {
+        "update-kernel": "ALL", "no-etc-grub-update": True}
+    assert fake.parse(["grubby", "--no-etc-grub-update", "--update-kernel=ALL"])[1] == 'grubby: invalid option "ALL"\n'
+
+
+def test_grubby_backs_up_every_file_it_may_write(tree):
+    fedora_with_grub(tree)
+    before = tree.snapshot()
+    runner, loader = grubby(tree)
+    backups = loader.apply(loader.plan_edit(SET), SET)
+    expected = [tree.entry(r) for r in (NEW, OLD, RESCUE)] + [CMDLINE, GRUBENV, ETC_DEFAULT_GRUB]
+    assert sorted(os.path.relpath(p, tree.root) for p in backups) == sorted(expected)
+    for path, backup in backups.items():
+        with open(backup, "rb") as handle:
+            assert handle.read() == before[os.path.relpath(path, tree.root)]
+
+
+def damage_etc_default_grub(tree):
+    """What a grubby that ignored --no-etc-grub-update would leave."""
+    return lambda: tree.write(ETC_DEFAULT_GRUB, 'GRUB_CMDLINE_LINUX="crashkernel=256M"\n')
+
+
+def test_grubby_writing_outside_the_plan_is_an_error_and_everything_is_restored(tree):
+    fedora_with_grub(tree, options="$kernelopts")
+    tree.write(GRUBENV, fakes.grubenv(kernelopts=bf.FEDORA_OPTIONS, saved_entry="%s-%s" % (bf.MACHINE_ID, NEW)))
+    before = tree.snapshot(backups=False)
+    runner, loader = grubby(tree, also=damage_etc_default_grub(tree))
+    with pytest.raises(KexecError, match=r"^after grubby, .*etc/default/grub do not hold the planned options"):
+        loader.apply(loader.plan_edit(SET), SET)
+    assert tree.snapshot(backups=False) == before  # grubenv's kernelopts and /etc/default/grub too
+
+
+# --- s390x: zipl after the entries ----------------------------------------------------------
+
+
+def s390x_grubby(tree, zipl_rc=0, kernel=None):
+    runner = bf.FakeTools(grubby=bf.FakeGrubby(tree.root, machine="s390x"), zipl=bf.fake_zipl(rc=zipl_rc))
+    return runner, Grubby(tree.root, runner=runner, kernel=kernel, machine="s390x")
+
+
+def test_grubby_on_s390x_runs_zipl_after_the_entries(tree):
+    fedora(tree)
+    seen = []
+    runner, loader = s390x_grubby(tree)
+    runner.tools["zipl"] = lambda argv: seen.append(tree.read(tree.entry(NEW))) or bf.fake_zipl()(argv)
+    loader.apply(loader.plan_edit(SET), SET)
+    assert runner.names() == ["grubby", "zipl"]
+    assert "crashkernel=256M" in bf.entry_options(seen[0]).split()  # zipl read the edited entries
+
+
+def test_zipl_failing_after_grubby_restores_every_file(tree):
+    fedora(tree)
+    before = tree.snapshot(backups=False)
+    runner, loader = s390x_grubby(tree, zipl_rc=1)
+    with pytest.raises(KexecError, match=r"^zipl \(writing the boot record\) failed \(zipl, rc=1\): Error: "):
+        loader.apply(loader.plan_edit(SET), SET)
+    assert runner.names() == ["grubby", "zipl"]
+    assert tree.snapshot(backups=False) == before
+
+
+def test_grubby_elsewhere_runs_no_zipl(tree):
+    fedora(tree)
+    runner, loader = grubby(tree)
+    loader.apply(loader.plan_edit(SET), SET)
+    assert runner.names() == ["grubby"]
+
+
+# --- the kernel forms users write, matched exactly -----------------------------------------
+
+
+@pytest.mark.parametrize("kernel", [OLD, "/boot/vmlinuz-%s" % OLD, "/vmlinuz-%s" % OLD, "vmlinuz-%s" % OLD])
+def test_grubby_accepts_the_kernel_forms_users_write(tree, kernel):
+    fedora(tree)
+    runner, loader = grubby(tree, kernel=kernel)
+    untouched = tree.read(tree.entry(NEW))
+    changes = loader.plan_edit(SET)
+    assert [os.path.relpath(c.path, tree.root) for c in changes] == [tree.entry(OLD), CMDLINE]
+    loader.apply(changes, SET)
+    # the entry's own linux path: grubby matches nothing else for a bare release
+    assert runner.calls == [["grubby", "--update-kernel=/vmlinuz-%s" % OLD, "--args=crashkernel=256M",
+                             "--no-etc-grub-update"]]
+    assert "crashkernel=256M" in bf.entry_options(tree.read(tree.entry(OLD))).split()
+    assert tree.read(tree.entry(NEW)) == untouched
+    assert loader.plan_edit(SET) == []
+
+
+def test_grubby_kernel_all_is_every_entry(tree):
+    fedora(tree)
+    runner, loader = grubby(tree, kernel="ALL")
+    changes = loader.plan_edit(SET)
+    assert len(changes) == 4
+    loader.apply(changes, SET)
+    assert runner.calls[0][1] == "--update-kernel=ALL"
+
+
+@pytest.mark.parametrize("backend", [BlsEntries, Grubby])
+def test_a_release_never_matches_a_longer_one(tree, backend):
+    """6.1.0-1 is a prefix of 6.1.0-18-amd64: each names only its own entry."""
+    for release in ("6.1.0-18-amd64", "6.1.0-1"):
+        tree.write(tree.entry(release), bf.bls_entry(release))
+    loader = backend(tree.root, kernel="6.1.0-1")
+    assert [os.path.relpath(p, tree.root) for p in loader.entries()] == [tree.entry("6.1.0-1")]
+    os.unlink(tree.path(tree.entry("6.1.0-1")))
+    with pytest.raises(KexecError, match="^no boot entry boots kernel 6.1.0-1 "):
+        backend(tree.root, kernel="6.1.0-1").plan_edit(SET)
+
+
+def test_systemd_boot_entries_match_by_version(tree):
+    systemd_boot(tree)
+    loader = BlsEntries(tree.root, kernel=fakes.OLD_RELEASE)
+    assert [os.path.basename(p) for p in loader.entries()] == ["%s-%s.conf" % (bf.MACHINE_ID, fakes.OLD_RELEASE)]
+
+
+# --- stock entries whose options are $kernelopts ---------------------------------------------
+
+
+def kernelopts_tree(tree, kernelopts=bf.FEDORA_OPTIONS):
+    """RHEL 8 / Fedora 30 stock: every entry says 'options $kernelopts', grubenv holds the arguments."""
+    fedora(tree, options="$kernelopts")
+    tree.write(GRUBENV, fakes.grubenv(saved_entry="%s-%s" % (bf.MACHINE_ID, NEW), kernelopts=kernelopts))
+    return tree
+
+
+def grubenv_kernelopts(tree):
+    return next(line for line in tree.read(GRUBENV).splitlines() if line.startswith("kernelopts="))[11:]
+
+
+def test_kernelopts_for_all_kernels_is_planned_in_grubenv(tree):
+    kernelopts_tree(tree)
+    runner, loader = grubby(tree)
+    changes = by_path(loader.plan_edit(SET), tree)
+    assert sorted(changes) == sorted([GRUBENV, CMDLINE])  # the entries keep $kernelopts
+    after = changes[GRUBENV].after
+    assert len(after) == 1024 and after.startswith("# GRUB Environment Block\n")
+    assert "crashkernel=256M" in grubenv_kernelopts_of(after).split()
+    assert changes[GRUBENV].diff(tree.root)["before_header"] == "/" + GRUBENV
+    loader.apply(list(changes.values()), SET)
+    assert runner.calls == [["grubby", "--update-kernel=ALL", "--args=crashkernel=256M", "--no-etc-grub-update"]]
+    assert "crashkernel=256M" in grubenv_kernelopts(tree).split()
+    assert bf.entry_options(tree.read(tree.entry(NEW))) == "$kernelopts"
+    assert "crashkernel=256M" in loader.configured_args().split()
+    assert loader.plan_edit(SET) == []
+
+
+def grubenv_kernelopts_of(text):
+    return next(line for line in text.splitlines() if line.startswith("kernelopts="))[11:]
+
+
+def test_kernelopts_for_one_kernel_is_expanded_into_its_entry(tree):
+    kernelopts_tree(tree)
+    runner, loader = grubby(tree, kernel=OLD)
+    changes = by_path(loader.plan_edit(SET), tree)
+    assert sorted(changes) == sorted([tree.entry(OLD), CMDLINE])
+    loader.apply(list(changes.values()), SET)
+    options = bf.entry_options(tree.read(tree.entry(OLD))).split()
+    assert "crashkernel=256M" in options and "$kernelopts" not in options and "rhgb" in options
+    assert bf.entry_options(tree.read(tree.entry(NEW))) == "$kernelopts"
+    assert grubenv_kernelopts(tree) == bf.FEDORA_OPTIONS
+    assert loader.plan_edit(SET) == []
+
+
+def test_kernelopts_without_a_grubenv_value_is_a_clear_error(tree):
+    fedora(tree, options="$kernelopts")
+    tree.write(GRUBENV, fakes.grubenv(saved_entry="x"))
+    with pytest.raises(KexecError, match=r"take their options from grubenv's kernelopts .* no grubenv sets kernelopts"):
+        grubby(tree)[1].plan_edit(SET)
+
+
+@pytest.mark.parametrize("saved", [NEW, OLD, RESCUE])
+def test_grubby_unchanged_host_plans_nothing_whatever_entry_is_default(tree, saved):
+    kernelopts_tree(tree, kernelopts=bf.FEDORA_OPTIONS.replace("crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M",
+                                                               "crashkernel=256M"))
+    tree.write(CMDLINE, bf.FEDORA_OPTIONS.replace("crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M",
+                                                  "crashkernel=256M") + "\n")
+    tree.write(GRUBENV, tree.read(GRUBENV).replace("%s-%s" % (bf.MACHINE_ID, NEW), "%s-%s" % (bf.MACHINE_ID, saved)))
+    assert grubby(tree)[1].plan_edit(SET) == []
+
+
+def test_a_stale_kernelopts_no_entry_uses_is_planned_too(tree):
+    """An upgraded host keeps kernelopts in grubenv after its entries got their own options; grubby
+    --update-kernel=ALL edits it all the same, so the plan must say so or the check would fail."""
+    fedora(tree)
+    tree.write(GRUBENV, fakes.grubenv(saved_entry="x", kernelopts=bf.FEDORA_OPTIONS))
+    runner, loader = grubby(tree)
+    changes = loader.plan_edit(SET)
+    assert tree.path(GRUBENV) in [c.path for c in changes]
+    loader.apply(changes, SET)
+    assert "crashkernel=256M" in grubenv_kernelopts(tree).split()
+    assert loader.plan_edit(SET) == []

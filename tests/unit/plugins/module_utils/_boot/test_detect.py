@@ -104,3 +104,9 @@ def test_unknown_name(tmp_path, name):
     with pytest.raises(KexecError) as caught:
         detect.create(name, root=str(tmp_path))
     assert caught.value.msg == "unknown bootloader %r; choose one of auto, grub, grubby, systemd-boot, zipl" % (name,)
+
+
+def test_create_passes_the_machine_on(tmp_path):
+    """grubby on s390x must run zipl after it: the backend needs to know the machine."""
+    assert detect.create("grubby", str(tmp_path), machine="s390x").machine == "s390x"
+    assert detect.create("grubby", str(tmp_path), machine="x86_64").machine == "x86_64"

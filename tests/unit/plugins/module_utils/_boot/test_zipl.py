@@ -1,6 +1,7 @@
 """bootloader.zipl: the parameters of /etc/zipl.conf's boot sections, then zipl."""
 
 import os
+import re
 
 import pytest
 
@@ -75,13 +76,27 @@ def test_spacing_and_indentation_are_kept(tmp_path):
                                                    "    parameters = \"root=/dev/dasda1 crashkernel=256M\"\n")
 
 
-def test_kernel_filter(tmp_path):
+@pytest.mark.parametrize("kernel", ["3.10.0-1127.el7.s390x", "/boot/vmlinuz-3.10.0-1127.el7.s390x",
+                                    "vmlinuz-3.10.0-1127.el7.s390x"])
+def test_kernel_filter(tmp_path, kernel):
     write_conf(tmp_path)
-    after = plan_text(Zipl(str(tmp_path), kernel="3.10.0-1127.el7"), SET)
+    after = plan_text(Zipl(str(tmp_path), kernel=kernel), SET)
     linux, old = after.split("[linux-old]")
     assert bf.ZIPL_PARAMS in linux and SET_PARAMS not in linux
     assert SET_PARAMS in old.split("[rescue]")[0]
     assert "parameters = " not in after  # the rescue section is not that kernel's
+
+
+@pytest.mark.parametrize("kernel", ["3.10.0-11", "3.10.0-1127.el7", "1127"])
+def test_kernel_filter_never_matches_part_of_a_release(tmp_path, kernel):
+    write_conf(tmp_path)
+    with pytest.raises(KexecError, match=r"^/etc/zipl.conf has no boot section for %s$" % re.escape(kernel)):
+        Zipl(str(tmp_path), kernel=kernel).plan_edit(SET)
+
+
+def test_kernel_all_is_every_section(tmp_path):
+    write_conf(tmp_path)
+    assert plan_text(Zipl(str(tmp_path), kernel="ALL"), SET) == plan_text(Zipl(str(tmp_path)), SET)
 
 
 def test_kernel_filter_matching_nothing(tmp_path):
