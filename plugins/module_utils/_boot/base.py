@@ -110,37 +110,52 @@ def refuse_hard_links(path):
                          % (path, status.st_nlink))
 
 
-def write_atomic(path, content, mode=0o644):
-    """Write ``content`` (text or bytes) to ``path`` so that readers see the old or the new file, never half.
+def real_path(path):
+    """The file a write to ``path`` must replace: a symlink's target, so that the link stays a link."""
+    return os.path.realpath(path) if os.path.islink(path) else path
 
-    The file keeps what it was: a symlink stays a symlink (its target is replaced, from a temp file in
-    the target's directory), and owner, group, mode and SELinux context stay those of the old file
-    (``mode`` is for a new file). The temp file and the directory are fsync'd before the rename and
-    the directory again after it, so a crash leaves the old or the new file on disk too.
+
+def install(tmp, path, mode=None):
+    """Rename the complete file ``tmp`` (in ``path``'s directory) over ``path``, keeping what path was.
+
+    Owner, group, mode and SELinux context of the old file go to the new one (``mode``, when given,
+    is for a new file); the file and its directory are fsync'd before the rename and the directory again
+    after it, so a crash leaves the old or the new file on disk, never neither.
     """
-    path = os.path.realpath(path) if os.path.islink(path) else path
     refuse_hard_links(path)
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
     try:
         status = os.stat(path)
     except FileNotFoundError:
-        status, label = None, None
+        if mode is not None:
+            os.chmod(tmp, mode)
     else:
-        label = _selinux_label(path)
+        _keep_attributes(tmp, status, _selinux_label(path))
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    directory = os.path.dirname(path)
+    _fsync_directory(directory)
+    os.rename(tmp, path)
+    _fsync_directory(directory)
+
+
+def write_atomic(path, content, mode=0o644):
+    """Write ``content`` (text or bytes) to ``path`` so that readers see the old or the new file, never half.
+
+    The file keeps what it was: a symlink stays a symlink (its target is replaced, from a temp file
+    in the target's directory, so the rename never crosses file systems), see :func:`install`.
+    """
+    path = real_path(path)
+    refuse_hard_links(path)
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path))
     try:
         with os.fdopen(handle, "wb" if isinstance(content, bytes) else "w") as out:
             out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
-        if status is None:
-            os.chmod(tmp, mode)
-        else:
-            _keep_attributes(tmp, status, label)
-        _fsync_directory(directory)
-        os.rename(tmp, path)
-        _fsync_directory(directory)
+        install(tmp, path, mode)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -331,5 +346,5 @@ def set_crashkernel(value):
     return ArgEdit(append=["crashkernel=%s" % value])
 
 
-__all__ = ("ArgEdit", "Bootloader", "FileChange", "backup_path", "kernel_names", "read_text", "refuse_hard_links", "run_command",
+__all__ = ("ArgEdit", "Bootloader", "FileChange", "backup_path", "install", "kernel_names", "read_text", "real_path", "refuse_hard_links", "run_command",
            "set_crashkernel", "write_atomic")

@@ -25,7 +25,7 @@ import time
 
 from ansible_collections.kernel.kexec.plugins.module_utils import _cmdline as cmdline_args
 from ansible_collections.kernel.kexec.plugins.module_utils._boot.base import (
-    Bootloader, FileChange, backup_path, read_text,
+    Bootloader, FileChange, backup_path, install, read_text, real_path,
 )
 from ansible_collections.kernel.kexec.plugins.module_utils._boot.entry import GRUB_CONFIGS, parse_grub_cfg
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
@@ -175,14 +175,15 @@ class GrubDefaults(Bootloader):
         raise KexecError("none of %s is installed: cannot regenerate the GRUB configuration" % ", ".join(names))
 
     def regenerate(self, edit):
-        cfg = self.grub_cfg()
+        # A symlinked grub.cfg stays a link: the new file is generated beside its target.
+        cfg = real_path(self.grub_cfg())
         new = cfg + ".new"
         try:
             self.run([self._tool("grub-mkconfig", "grub2-mkconfig"), "-o", new], "generating the GRUB configuration")
             self.run([self._tool("grub-script-check", "grub2-script-check"), new], "checking the new grub.cfg")
             if os.path.exists(cfg):
                 shutil.copy2(cfg, backup_path(cfg, time.strftime("%Y%m%dT%H%M%S")))
-            os.rename(new, cfg)
+            install(new, cfg)  # a first grub.cfg keeps the mode grub-mkconfig gave it
         finally:
             if os.path.exists(new):
                 os.unlink(new)

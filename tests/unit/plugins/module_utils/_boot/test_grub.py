@@ -391,6 +391,23 @@ def test_apply_regenerates_through_a_checked_new_file(tree, which):
     assert loader.plan_edit(edit) == []
 
 
+def test_regenerate_keeps_a_symlinked_grub_cfg_and_its_mode(tree, which):
+    """boot/grub/grub.cfg -> ../efi/grub.cfg: the link stays, its target is replaced with the old mode."""
+    debian(tree)
+    tree.write("boot/efi/grub.cfg", bf.grub_cfg_with_args("quiet"))
+    os.chmod(tree.path("boot/efi/grub.cfg"), 0o400)
+    os.makedirs(tree.path("boot/grub"))
+    os.symlink("../efi/grub.cfg", tree.path(CFG))
+    runner = runner_for(tree)
+    loader = GrubDefaults(tree.root, runner=runner)
+    edit = set_crashkernel("256M")
+    loader.apply(loader.plan_edit(edit), edit)
+    assert runner.calls[0] == ["grub-mkconfig", "-o", tree.path("boot/efi/grub.cfg.new")]
+    assert os.path.islink(tree.path(CFG)) and os.readlink(tree.path(CFG)) == "../efi/grub.cfg"
+    assert "ro crashkernel=256M quiet\n" in tree.read("boot/efi/grub.cfg")
+    assert os.stat(tree.path("boot/efi/grub.cfg")).st_mode & 0o7777 == 0o400
+
+
 def test_regenerate_creates_a_missing_grub_cfg(tree, which):
     debian(tree, kdump=True)
     loader = GrubDefaults(tree.root, runner=runner_for(tree))
