@@ -15,7 +15,10 @@ description:
   - Edits are atomic (temporary file and rename), keep a backup (C(FILE.STAMP.kexec-bak)), touch no other
     kernel argument, and are validated before use; for GRUB the new C(grub.cfg) is generated to a side
     file, checked with C(grub-script-check) and only then renamed into place. When generating fails,
-    every file is restored.
+    every file is restored; a file that cannot be restored is named in the error, with its backup.
+  - A file keeps what it was - a symlink stays a symlink (its target is edited), owner, group, mode and
+    SELinux context are kept. A file with more than one hard link is refused (replacing it would leave
+    the other names with the old text, and writing it in place is not atomic); nothing is written then.
   - Idempotent; check mode and diff mode show the exact change.
   - A changed reservation needs a reboot; a kexec reboot into the default entry is enough
     (M(kernel.kexec.kexec_reboot), or the C(kernel.kexec.crashkernel) role which does it all).
@@ -45,7 +48,10 @@ options:
     description:
       - V(grub) edits C(/etc/default/grub) (or the C(/etc/default/grub.d) drop-in that already holds
         C(crashkernel=)) and regenerates C(grub.cfg).
-      - V(grubby) runs C(grubby --update-kernel) on the BLS entries and edits C(/etc/kernel/cmdline) (Fedora, RHEL).
+      - V(grubby) runs C(grubby --update-kernel ... --no-etc-grub-update) on the BLS entries and edits
+        C(/etc/kernel/cmdline) (Fedora, RHEL). Stock entries whose options are C($kernelopts) are changed
+        through C(kernelopts) in C(grubenv), which is then part of the diff. Every file grubby may write
+        is backed up and checked afterwards; on s390x C(zipl) runs after it. Any failure restores them all.
       - V(systemd-boot) edits the BLS entries' C(options) and C(/etc/kernel/cmdline).
       - V(zipl) edits C(parameters) in C(/etc/zipl.conf) and runs C(zipl) (s390x).
       - V(auto) picks by what is on the host, in the order grubby, zipl (s390x only), systemd-boot, grub.
@@ -54,8 +60,10 @@ options:
     default: auto
   kernel:
     description:
-      - Limit the change to the boot entries of this kernel (a path or release) where the bootloader keeps
-        arguments per kernel (grubby, systemd-boot, zipl). GRUB's defaults apply to every entry.
+      - Limit the change to the boot entries of this kernel where the bootloader keeps arguments per kernel
+        (grubby, systemd-boot, zipl). GRUB's defaults apply to every entry.
+      - A release (V(6.1.0-18-amd64)), a kernel path (V(/boot/vmlinuz-6.1.0-18-amd64), V(/vmlinuz-6.1.0-18-amd64))
+        or V(ALL). Matched whole, never as part of a longer release (V(6.1.0-1) is not V(6.1.0-18-amd64)).
       - Default is every entry.
     type: str
   shrink_to:
