@@ -432,7 +432,7 @@ def test_write_atomic_fsyncs_file_and_directory_around_the_rename(tmp_path, monk
     monkeypatch.setattr(base.os, "fsync", fsync)
     monkeypatch.setattr(base.os, "rename", rename)
     write_atomic(path, "new\n")
-    assert [kind for kind, _ in events] == ["fsync", "fsync", "rename", "fsync"]
+    assert [event[0] for event in events] == ["fsync", "fsync", "rename", "fsync"]
     assert os.path.basename(events[0][1]).startswith(".grub.")  # the new file's data
     assert events[1][1] == events[3][1] == str(tmp_path)  # its directory, before and after
 
