@@ -56,7 +56,7 @@ options:
     description:
       - Limit the change to the boot entries of this kernel (a path or release) where the bootloader keeps
         arguments per kernel (grubby, systemd-boot, zipl). GRUB's defaults apply to every entry.
-      - Default is every entry.
+      - Default is every entry; an empty string is an error, not every entry.
     type: str
   shrink_to:
     description:

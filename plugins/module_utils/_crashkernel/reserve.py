@@ -55,6 +55,7 @@ def wanted_value(size, arch, system_ram):
 
 def ensure_reservation(size="auto", state="present", bootloader_name="auto", kernel=None, shrink_to=None,
                        check_mode=False, root="/", runner=None, machine=None, force=False):
+    check_strings(size=size, kernel=kernel, shrink_to=shrink_to)
     machine = host_machine(machine)
     kstate = KernelState(root)
     if shrink_to is not None:
@@ -99,6 +100,21 @@ def ensure_reservation(size="auto", state="present", bootloader_name="auto", ker
         result["changed"] |= shrink(kstate, root, shrink_to, check_mode)
         result["reserved"] = crash_reserved(kstate.crash_regions(), kstate.kexec_crash_size)
     return result
+
+
+def check_strings(**options):
+    """No NUL byte in any string option, and an empty ``kernel`` is a mistake, not "every entry".
+
+    A NUL would cut the value where a tool (grubby, zipl) gets it as an argument,
+    or fail there with a traceback; ``kernel: ""`` (an unset variable, say) would
+    silently widen the edit to every boot entry.
+    """
+    problems = ["%s holds a NUL byte" % name for name, text in sorted(options.items())
+                if isinstance(text, str) and "\0" in text]
+    if options.get("kernel") == "":
+        problems.append("kernel is an empty string: leave it out to change every boot entry")
+    if problems:
+        raise KexecError("kdump_reserve options refused (nothing was changed): %s" % "; ".join(problems))
 
 
 def check_value(value, arch, regions, force=False):
@@ -244,5 +260,5 @@ def shrink(kstate, root, shrink_to, check_mode):
     return True
 
 
-__all__ = ("MIN_LEFT_TO_BOOT", "check_value", "ensure_reservation", "expected_bytes", "refusal", "shrink",
+__all__ = ("MIN_LEFT_TO_BOOT", "check_strings", "check_value", "ensure_reservation", "expected_bytes", "refusal", "shrink",
            "shrink_target", "wanted_value")

@@ -371,6 +371,21 @@ def test_malformed_size_names_the_problem_and_writes_nothing(debian, tools, size
     assert tools.calls == []
 
 
+@pytest.mark.parametrize("options, problem", [
+    (dict(size="256M", kernel=""), "kernel is an empty string: leave it out to change every boot entry"),
+    (dict(size="256M", kernel="6.1.0-28-amd64\0"), "kernel holds a NUL byte"),
+    (dict(size="256M\0"), "size holds a NUL byte"),
+    (dict(size="256M", shrink_to="128M\0"), "shrink_to holds a NUL byte"),
+])
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_empty_kernel_and_nul_bytes_are_refused(debian, tools, options, problem, check_mode):
+    before = debian.snapshot()
+    with pytest.raises(KexecError) as caught:
+        ensure(debian, tools, check_mode=check_mode, **options)
+    assert caught.value.msg == "kdump_reserve options refused (nothing was changed): %s" % problem
+    assert debian.snapshot() == before and tools.calls == []
+
+
 def test_high_on_an_arch_without_it_is_refused(debian, tools):
     with pytest.raises(KexecError, match="s390x reads no ',high' value"):
         ensure(debian, tools, size="1G,high", machine="s390x")
