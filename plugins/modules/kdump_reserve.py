@@ -65,8 +65,8 @@ options:
     type: str
   force:
     description:
-      - Write O(size) even when it is refused: when on this host's RAM (from C(/proc/iomem)), as the kernel
-        computes it, it reserves nothing (a lone C(,low) or C(,cma), a range list none of whose ranges matches,
+      - Write O(size) even when it is refused, that is when on this host's RAM (from C(/proc/iomem)), as the
+        kernel computes it, it reserves nothing (a lone C(,low) or C(,cma), a range list none of whose ranges matches,
         a size not below the RAM or that no piece of RAM holds, an C(@offset) outside RAM), or leaves the
         running system less than 512 MiB.
       - Without it such a value fails the task, in check mode too, before the bootloader is touched; the

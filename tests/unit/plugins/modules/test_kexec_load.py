@@ -145,7 +145,7 @@ def no_hang():
 @pytest.mark.parametrize("method", ["auto", "file", "legacy"])
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_kernel_and_initrd_must_be_regular_files(run, host, kernel, special_file, no_hang, kind, words, option,
-                                                  method, check_mode):
+                                                 method, check_mode):
     args = {"kernel": host.kernel(), "initrd": host.initrd(), "method": method, "_ansible_check_mode": check_mode}
     args[option] = special_file(kind)
     rc, result = run(**args)
