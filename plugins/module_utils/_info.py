@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ansible_collections.kernel.kexec.plugins.module_utils._boot.entry import default_entry
 from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel.kernel import current_value
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._host.arch import host_machine
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState, crash_reserved
 from ansible_collections.kernel.kexec.plugins.module_utils._kdump.facts import kdump_facts
@@ -24,7 +25,20 @@ def usable_methods(state, machine):
 
 
 def gather(root="/", machine=None):
-    """Every fact below ``root`` (the kdump unit's state comes from _kdump.facts.add_service_state)."""
+    """Every fact below ``root`` (the kdump unit's state comes from _kdump.facts.add_service_state).
+
+    Without root most facts are still there (the readers that meet root-only
+    files say so in the facts); a root-only file no reader expected fails with
+    advice instead of a traceback.
+    """
+    try:
+        return _gather(root, machine)
+    except PermissionError as exc:
+        raise KexecError("kexec_info cannot read %s: only root can; run it with become: true" % exc.filename,
+                         path=exc.filename)
+
+
+def _gather(root, machine):
     state = KernelState(root)
     machine = host_machine(machine)
     regions = state.crash_regions()

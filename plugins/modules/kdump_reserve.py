@@ -64,13 +64,25 @@ options:
         (grubby, systemd-boot, zipl). GRUB's defaults apply to every entry.
       - A release (V(6.1.0-18-amd64)), a kernel path (V(/boot/vmlinuz-6.1.0-18-amd64), V(/vmlinuz-6.1.0-18-amd64))
         or V(ALL). Matched whole, never as part of a longer release (V(6.1.0-1) is not V(6.1.0-18-amd64)).
-      - Default is every entry.
+      - Default is every entry; an empty string is an error, not every entry.
     type: str
   shrink_to:
     description:
       - Shrink the running kernel's reservation to this size now, through C(/sys/kernel/kexec_crash_size)
         (bytes or a size like V(128M)); only while no crash kernel is loaded. The kernel can only shrink it.
     type: str
+  force:
+    description:
+      - Write O(size) even when it is refused, that is when on this host's RAM (from C(/proc/iomem)), as the
+        kernel computes it, it reserves nothing (a lone C(,low) or C(,cma), a range list none of whose ranges matches,
+        a size not below the RAM or that no piece of RAM holds, an C(@offset) outside RAM), or leaves the
+        running system less than 512 MiB.
+      - Without it such a value fails the task, in check mode too, before the bootloader is touched; the
+        failure's C(msg) says why and C(computed) holds what the kernel's computation gives here.
+      - With it the value is written and the reason is returned as a warning.
+    type: bool
+    default: false
+    version_added: 0.1.0
 attributes:
   check_mode:
     support: full
@@ -178,15 +190,22 @@ def main():
             bootloader=dict(type="str", default="auto", choices=["auto", "grub", "grubby", "systemd-boot", "zipl"]),
             kernel=dict(type="str"),
             shrink_to=dict(type="str"),
+            force=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
     params = module.params
-    run_module(module, lambda: ensure_reservation(
-        size=params["size"], state=params["state"], bootloader_name=params["bootloader"],
-        kernel=params["kernel"], shrink_to=params["shrink_to"], check_mode=module.check_mode,
-        runner=module.run_command,
-    ))
+
+    def reserve():
+        result = ensure_reservation(
+            size=params["size"], state=params["state"], bootloader_name=params["bootloader"],
+            kernel=params["kernel"], shrink_to=params["shrink_to"], check_mode=module.check_mode,
+            runner=module.run_command, force=params["force"],
+        )
+        for warning in result.pop("warnings", []):
+            module.warn(warning)
+        return result
+    run_module(module, reserve)
 
 
 if __name__ == "__main__":

@@ -320,23 +320,35 @@ def system_ram_from_iomem(regions):
     Nested entries cannot double count: overlapping ranges are merged.
     Returns None when unknown: no System RAM, or addresses hidden (not root).
     """
+    spans = system_ram_spans(regions)
+    if spans is None:
+        return None
+    return sum(end - start + 1 for start, end in spans)
+
+
+def system_ram_spans(regions):
+    """The 'System RAM' ranges of /proc/iomem merged where they touch or overlap: [(start, end inclusive)].
+
+    Each span is one piece of physical memory without a hole, the most one
+    memblock allocation (the crash region is one) can ever get. None when
+    unknown (see :func:`system_ram_from_iomem`).
+    """
     if isinstance(regions, str):
         regions = parse_iomem(regions)
     spans = sorted((region.start, region.end) for region in regions if region.name == "System RAM")
     if not spans or any(start == 0 and end == 0 for start, end in spans):
         return None
-    total = 0
-    current_start, current_end = spans[0]
+    merged = [list(spans[0])]
     for start, end in spans[1:]:
-        if start > current_end + 1:
-            total += current_end - current_start + 1
-            current_start, current_end = start, end
+        if start > merged[-1][1] + 1:
+            merged.append([start, end])
         else:
-            current_end = max(current_end, end)
-    return total + current_end - current_start + 1
+            merged[-1][1] = max(merged[-1][1], end)
+    return [tuple(span) for span in merged]
 
 
 __all__ = (
     "DEFAULT_LOW_SIZE", "HIGH_LOW_ARCHES", "NAME", "OFFSET_ALIGN", "SUFFIXES", "current_value", "from_cmdline",
     "kernel_parse", "last_crashkernel", "reservation", "round_system_ram", "system_ram_from_iomem",
+    "system_ram_spans",
 )

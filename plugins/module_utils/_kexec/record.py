@@ -69,7 +69,12 @@ def current_load(root, state, kind):
     """
     if not state.loaded(kind == "crash"):
         return None
-    record = read_record(root, kind, state.boot_id)
+    try:
+        record = read_record(root, kind, state.boot_id)
+    except PermissionError:
+        # The record directory is root's (0700): without root, that something is loaded is known, not what.
+        return {"type": kind, "by": "unknown (the record in /%s is readable by root only: use become: true)"
+                % RECORD_DIR}
     return record or {"type": kind, "by": "unknown (not loaded by kernel.kexec)"}
 
 

@@ -1,10 +1,18 @@
+import json
+import os
+import shutil
+import tempfile
+import traceback
+
 import pytest
 
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
 from ansible_collections.kernel.kexec.plugins.module_utils._info import gather, usable_methods
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.record import write_record
 
 from ..fakes import host as fakes
+from ._kdump import kdump_fakes
 from ..fakes.host import BOOT_ID, RELEASE, ROOT_UUID
 
 
@@ -75,3 +83,86 @@ def test_crash_reserved_without_root_falls_back_to_kexec_crash_size(tmp_path):
     facts = gather(host.root, machine="x86_64")
     assert facts["crash_regions"] == [{"start": 0, "end": 0, "size": None}]
     assert facts["crash_reserved"] == 256 << 20
+
+
+# --- without root: facts with what cannot be known said, or one clear error; never a traceback ----
+
+NOBODY = 65534
+
+
+def as_nobody(call):
+    """``call()``'s result (JSON-able) or the KexecError message / traceback text, run as nobody in a child.
+
+    The unit tests run as root, which reads everything: only a real non-root
+    process meets the modes of root-only files. Not root already: run here.
+    """
+    if os.geteuid() != 0:
+        try:
+            return {"facts": call()}
+        except KexecError as exc:
+            return {"error": exc.msg, "extra": exc.extra}
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        os.close(read_end)
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            answer = {"facts": call()}
+        except KexecError as exc:
+            answer = {"error": exc.msg, "extra": exc.extra}
+        except BaseException:  # noqa: B036  # the traceback is what the test must see
+            answer = {"traceback": traceback.format_exc()}
+        with os.fdopen(write_end, "w") as out:
+            json.dump(answer, out)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as answer:
+        text = answer.read()
+    os.waitpid(pid, 0)
+    return json.loads(text)
+
+
+@pytest.fixture
+def open_tree():
+    """A directory nobody can reach (pytest's tmp_path is root's, mode 0700)."""
+    top = tempfile.mkdtemp(prefix="kexec-nonroot-", dir="/tmp")
+    os.chmod(top, 0o755)
+    yield top
+    shutil.rmtree(top)
+
+
+def root_only_host(top):
+    """A Debian host with kdump-tools as a non-root reader finds it: root-only files, addresses hidden."""
+    host = kdump_fakes.debian_kdump_tools(top)
+    host.set_sys("sys/kernel/kexec_loaded", 1)
+    write_record(host.root, "default", {"boot_id": BOOT_ID, "type": "default"})  # its directory is 0700
+    os.chmod(host.path("var/lib/kdump/initrd.img-%s" % RELEASE), 0o600)
+    os.chmod(host.kernel(), 0o600)  # as Ubuntu ships /boot/vmlinuz-*
+    host.write("proc/iomem", "00000000-00000000 : System RAM\n  00000000-00000000 : Crash kernel\n")
+    return host
+
+
+def test_gather_without_root_reports_what_it_can_and_says_what_it_cannot(open_tree):
+    host = root_only_host(open_tree)
+    answer = as_nobody(lambda: gather(host.root, machine="x86_64"))
+    assert "traceback" not in answer, answer.get("traceback")
+    facts = answer["facts"]
+    assert (facts["loaded"], facts["loaded_image"]) == (True, {
+        "type": "default", "by": "unknown (the record in /run/kernel-kexec is readable by root only: use become: true)"})
+    assert facts["crash_reserved"] == 256 << 20  # kexec_crash_size, as /proc/iomem hides the addresses
+    assert facts["crashkernel"]["active"] == "384M-:128M"
+    capture = facts["kdump"]["capture"]
+    assert capture["fits"] is None
+    assert "cannot be read: run as root (become: true); the size check is skipped" in capture["explanation"]
+
+
+def test_gather_without_root_fails_clearly_on_a_root_only_file_no_reader_expects(open_tree):
+    host = root_only_host(open_tree)
+    os.chmod(host.path("sys/kernel/security"), 0o700)
+    answer = as_nobody(lambda: gather(host.root, machine="x86_64"))
+    assert "traceback" not in answer, answer.get("traceback")
+    lockdown = host.path("sys/kernel/security/lockdown")
+    assert answer["error"] == "kexec_info cannot read %s: only root can; run it with become: true" % lockdown
+    assert answer["extra"] == {"path": lockdown}

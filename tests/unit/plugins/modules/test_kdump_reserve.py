@@ -5,6 +5,7 @@ it (and root, machine) so nothing outside the fake tree runs. A functools.partia
 do: the keyword main() passes would win over the partial's.
 """
 
+import json
 import subprocess
 
 import pytest
@@ -74,7 +75,7 @@ def test_main_passes_its_parameters(fake, run_module):
     runner = call.pop("runner")
     assert isinstance(runner.__self__, AnsibleModule) and runner == runner.__self__.run_command
     assert call == {"size": "256M", "state": "present", "bootloader_name": "grub", "kernel": "6.1.0-28-amd64",
-                    "shrink_to": "144M", "check_mode": False}
+                    "shrink_to": "144M", "check_mode": False, "force": False}
 
 
 def test_defaults_are_auto(fake, run_module):
@@ -150,3 +151,27 @@ def test_unknown_state_is_refused_by_the_argument_spec(fake, run_module):
     rc, result = run_module(kdump_reserve, state="gone")
     assert rc == 1 and "state" in result["msg"]
     assert fake.calls == []
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_value_that_reserves_nothing_here_fails_and_writes_nothing(host, fake, run_module, check_mode):
+    before = host.snapshot()
+    rc, result = run_module(kdump_reserve, size="16G-:512M", _ansible_check_mode=check_mode)
+    assert (rc, result["failed"]) == (1, True)
+    assert result["msg"].startswith("crashkernel=16G-:512M refused, nothing was changed: ")
+    assert "matches no range" in result["msg"] and "force: true" in result["msg"]
+    assert (result["crashkernel"], result["computed"]["size"], result["computed"]["compared_ram"]) == (
+        "16G-:512M", 0, 8 << 30)
+    assert host.snapshot() == before
+    assert fake.tools.calls == []
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_force_writes_it_with_a_warning(host, fake, run_module, check_mode):
+    rc, result = run_module(kdump_reserve, size="256M,low", force=True, _ansible_check_mode=check_mode)
+    assert (rc, result["changed"], result["crashkernel"], result["expected"]) == (0, True, "256M,low", 0)
+    assert fake.calls[0]["force"] is True
+    # a string before ansible-core 2.19, a dict with the message after
+    [warning] = result["warnings"]
+    assert "force: true writes it anyway: ',low' alone reserves nothing" in json.dumps(warning)
+    assert ("crashkernel=256M,low" in bf.effective_args(host.root)) is not check_mode

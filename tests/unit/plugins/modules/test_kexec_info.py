@@ -26,3 +26,16 @@ def test_error_fails_the_task(monkeypatch, run_module):
     rc, result = run_module(kexec_info)
     assert rc == 1
     assert (result["failed"], result["msg"], result["path"]) == (True, "cannot read the kexec state", "/proc/iomem")
+
+
+def test_a_root_only_file_fails_the_task_with_advice_not_a_traceback(monkeypatch, host, run_module):
+    # as a non-root reader meets it (module_utils/test_info.py runs that for real, as nobody)
+    def root_only(root, machine):
+        raise PermissionError(13, "Permission denied", "/sys/kernel/security/lockdown")
+    monkeypatch.setattr(info, "_gather", root_only)
+    monkeypatch.setattr(kexec_info, "gather", lambda: info.gather(host.root, machine="x86_64"))
+    rc, result = run_module(kexec_info)
+    assert (rc, result["failed"]) == (1, True)
+    assert result["msg"] == ("kexec_info cannot read /sys/kernel/security/lockdown: only root can; "
+                             "run it with become: true")
+    assert "exception" not in result and "module_stderr" not in result

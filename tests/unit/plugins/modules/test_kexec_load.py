@@ -1,4 +1,7 @@
 import errno
+import os
+import signal
+import socket
 
 import pytest
 
@@ -92,3 +95,62 @@ def test_unload(run, host, kernel, type_, flags):
     rc, again = run(state="unloaded", type=type_)
     assert (rc, again["changed"]) == (0, False)
     assert len(kernel.recorder.calls) == 2
+
+
+# --- kernel and initrd must be regular files: refused at once, never read, in check mode too ----
+
+
+@pytest.fixture
+def special_file(tmp_path):
+    """A path of each kind that is no regular file; the socket is bound (listening) while the test runs."""
+    sockets = []
+
+    def make(kind):
+        path = str(tmp_path / kind)
+        if kind == "fifo":
+            os.mkfifo(path)  # no writer: a blocking open or read would hang for ever
+        elif kind == "socket":
+            server = socket.socket(socket.AF_UNIX)
+            server.bind(path)
+            sockets.append(server)
+        elif kind == "directory":
+            os.mkdir(path)
+        else:
+            path = "/dev/zero"  # a read would never end
+        return path
+    yield make
+    for server in sockets:
+        server.close()
+
+
+@pytest.fixture
+def no_hang():
+    """Fail the test instead of hanging it: a FIFO opened or read the blocking way never returns."""
+    def alarm(signum, frame):
+        raise AssertionError("the module hung on a special file")
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(10)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("kind, words", [
+    ("fifo", "is a FIFO, not a regular file"),
+    ("character-device", "/dev/zero is a character device, not a regular file"),
+    ("socket", "cannot be opened: No such device or address"),  # Linux refuses open() of a socket: ENXIO
+    ("directory", "is a directory, not a regular file"),
+])
+@pytest.mark.parametrize("option", ["kernel", "initrd"])
+@pytest.mark.parametrize("method", ["auto", "file", "legacy"])
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_kernel_and_initrd_must_be_regular_files(run, host, kernel, special_file, no_hang, kind, words, option,
+                                                 method, check_mode):
+    args = {"kernel": host.kernel(), "initrd": host.initrd(), "method": method, "_ansible_check_mode": check_mode}
+    args[option] = special_file(kind)
+    rc, result = run(**args)
+    assert (rc, result["failed"]) == (1, True)
+    assert result["msg"].startswith("%s %s " % (option, args[option]))
+    assert words in result["msg"]
+    assert kernel.recorder.calls == []
+    assert not host.exists(RECORD_DIR)

@@ -54,11 +54,18 @@ def test_bad_load_input_refused_even_with_fallback(run, kernel, started, args, w
 @pytest.mark.parametrize("args, words", [
     ({"kernel": ""}, "kernel is an empty string"),
     ({"initrd": ""}, "initrd is an empty string"),
+    ({"kernel": "/boot/vmlinuz\0"}, "kernel holds a NUL byte"),
+    ({"initrd": "/boot/initrd\0"}, "initrd holds a NUL byte"),
     ({"cmdline": "ro\0"}, "cmdline holds a NUL byte"),
+    ({"append": ["quiet\0"]}, "holds a NUL byte"),
+    ({"append": [""]}, "is not a single kernel argument"),
+    ({"remove": ["quiet\0"]}, "is not an argument name"),
     ({"remove": ["quiet=1"]}, "is not an argument name"),
+    ({"remove": [""]}, "is not an argument name"),
 ])
-def test_kexec_load_refuses_the_same(run, kernel, args, words):  # noqa: F811
-    rc, result = run(kexec_load, **args)
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_kexec_load_refuses_the_same(run, kernel, args, words, check_mode):  # noqa: F811
+    rc, result = run(kexec_load, _ansible_check_mode=check_mode, **args)
     assert (rc, result["failed"]) == (1, True) and words in result["msg"]
     assert kernel.recorder.calls == []
 

@@ -8,6 +8,7 @@ import pytest
 
 from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel.kernel import (
     current_value, from_cmdline, kernel_parse, last_crashkernel, reservation, round_system_ram, system_ram_from_iomem,
+    system_ram_spans,
 )
 from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel.value import reserved_bytes
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
@@ -310,6 +311,14 @@ def test_system_ram_from_iomem_merges_nested_and_repeated_ranges():
     assert system_ram_from_iomem(text) == 0x200000
 
 
+def test_system_ram_spans_are_the_pieces_without_a_hole():
+    # touching ranges make one piece: a reservation can span them; the 640K-1M hole and the 3G-4G one split them
+    text = "00100000-001fffff : System RAM\n  00180000-0018ffff : System RAM\n00200000-002fffff : System RAM\n" \
+           "00400000-004fffff : System RAM\n"
+    assert system_ram_spans(text) == [(0x100000, 0x2fffff), (0x400000, 0x4fffff)]
+    assert system_ram_spans(IOMEM) == [(0x1000, 0x9fbff), (0x100000, 0xbffdafff), (0x100000000, 0x23fffffff)]
+
+
 @pytest.mark.parametrize("text", [
     "00000000-00000000 : System RAM\n00000000-00000000 : Reserved\n",   # not root: addresses hidden
     "00000000-00000fff : Reserved\n",
@@ -317,6 +326,7 @@ def test_system_ram_from_iomem_merges_nested_and_repeated_ranges():
 ])
 def test_system_ram_from_iomem_unknown(text):
     assert system_ram_from_iomem(text) is None
+    assert system_ram_spans(text) is None
 
 
 @pytest.mark.parametrize("args, value", [

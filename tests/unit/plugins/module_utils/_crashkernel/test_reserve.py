@@ -155,7 +155,6 @@ def test_no_reboot_required_when_the_running_kernel_has_it(debian, tools):
     # the kernel matches ranges against the RAM rounded up to 128M: 8G, not the 8G - 537K there is
     ("0-8G:128M,8G-:384M", 384 * MIB),
     ("2G-64G:256M,64G-:512M", 256 * MIB),
-    ("16G-:512M", 0),  # no range matches
     ("1G,high", GIB + 256 * MIB),  # plus x86_64's default low part
     ("256M@16M", 256 * MIB),
 ])
@@ -184,8 +183,8 @@ def test_a_plain_value_wins_over_high_as_in_the_kernel(debian, tools):
     assert (result["active"], result["reboot_required"]) == ("256M", False)
 
 
-def test_a_lone_low_value_is_reported_and_reserves_nothing(debian, tools):
-    result = ensure(debian, tools, size="256M,low")
+def test_a_forced_lone_low_value_is_reported_and_reserves_nothing(debian, tools):
+    result = ensure(debian, tools, size="256M,low", force=True)
     assert (result["crashkernel"], result["expected"]) == ("256M,low", 0)
 
 
@@ -196,6 +195,131 @@ def test_explicit_size_works_without_root(debian, tools):
     assert (result["changed"], result["crashkernel"]) == (True, "256M")
     assert (result["system_ram"], result["expected"]) == (None, 0)
     assert result["reserved"] == 64 * MIB  # from kexec_crash_size when iomem hides addresses
+    # the RAM is unknown, so the size could not be checked against it: said, not hidden
+    assert result["warnings"] == ["crashkernel=256M was not checked against this host's RAM: /proc/iomem shows its "
+                                  "addresses to root only (use become: true)"]
+
+
+# --- values that reserve nothing here, or leave too little: refused unless forced -------------
+# The fake RAM: System RAM 0x1000-0x9fbff, 0x100000-0xbffdafff (about 3G) and 4G-9G (5G); 8G - 537K
+# in all (RAM), 8G as the kernel compares it for ranges (rounded up to 128M).
+
+REFUSED = [
+    pytest.param("256M,low", None, "',low' alone reserves nothing", id="lone-low"),
+    pytest.param("64M,cma", None, "',cma' alone reserves nothing", id="lone-cma"),
+    pytest.param("16G-:512M", None, "matches no range for %d bytes (8.00G) of RAM (the kernel compares 8G)" % RAM,
+                 id="no-range-matches"),
+    # 8G - 537K rounds up to 8G, and an end is excluded: the kernel's round-up decides, not the raw RAM
+    pytest.param("0-4G:128M,4G-8G:256M", None, "matches no range", id="no-range-after-round-up"),
+    pytest.param("2G-:9G", None, "crashkernel: invalid size", id="range-size-not-below-ram"),
+    pytest.param("8G", None, "asks for 8G, not less than the host's %d bytes (8.00G) of RAM" % RAM,
+                 id="size-not-below-ram"),
+    pytest.param("6G", None, "no System RAM range of /proc/iomem holds 6G in one piece (the largest is 5G)",
+                 id="no-piece-of-ram-holds-it"),
+    pytest.param("256M@16G", None, "[0x400000000, 0x410000000) (256M at @16G) is not inside one System RAM range",
+                 id="offset-beyond-ram"),
+    pytest.param("512M@2816M", None, "(512M at @2816M) is not inside one System RAM range", id="offset-across-a-hole"),
+    pytest.param("768M", GIB, "it reserves 768M on this host's 1G of RAM and leaves 256M, "
+                 "less than the 512M", id="leaves-too-little"),
+    pytest.param("384M-:128M", 512 * MIB, "leaves 384M, less than the 512M", id="debian-default-on-512M"),
+    pytest.param("0-2G:600M", GIB, "leaves 424M", id="range-leaves-too-little"),
+    pytest.param("513M", GIB, "leaves 511M", id="one-mib-below-the-floor"),
+]
+
+
+def refused(host, tools, size, ram, check_mode):
+    if ram is not None:
+        host.write("proc/iomem", iomem_with_ram(ram))
+    before = host.snapshot()
+    with pytest.raises(KexecError) as caught:
+        ensure(host, tools, size=size, check_mode=check_mode)
+    assert host.snapshot() == before
+    assert tools.calls == []
+    return caught.value
+
+
+@pytest.mark.parametrize("size, ram, words", REFUSED)
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_value_that_reserves_nothing_or_too_much_is_refused(debian, tools, size, ram, words, check_mode):
+    error = refused(debian, tools, size, ram, check_mode)
+    assert error.msg.startswith("crashkernel=%s refused, nothing was changed: " % size)
+    assert words in error.msg
+    assert error.msg.endswith("give another size, or force: true to write it anyway")
+    assert error.extra["crashkernel"] == size
+
+
+def test_the_refusal_comes_before_the_bootloader_is_looked_at(debian, tools, monkeypatch):
+    def no_bootloader(*args, **kwargs):
+        raise AssertionError("the bootloader was looked at")
+    monkeypatch.setattr(reserve.detect, "create", no_bootloader)
+    with pytest.raises(KexecError, match="matches no range"):
+        ensure(debian, tools, size="16G-:512M")
+
+
+def test_the_refusal_says_what_the_kernel_computes(debian, tools):
+    computed = refused(debian, tools, "16G-:512M", None, False).extra["computed"]
+    assert (computed["present"], computed["kind"], computed["size"]) == (True, "plain", 0)
+    assert (computed["system_ram"], computed["compared_ram"]) == (RAM, 8 * GIB)
+    assert "matches no range" in computed["error"]
+    # a size the kernel parses and accepts, but cannot place: the size is the kernel's, the failure ours
+    computed = refused(debian, tools, "6G", None, False).extra["computed"]
+    assert (computed["size"], computed["error"]) == (6 * GIB, None)
+    computed = refused(debian, tools, "256M,low", None, False).extra["computed"]
+    assert (computed["present"], computed["size"], computed["low"]) == (False, 0, 0)
+
+
+@pytest.mark.parametrize("size, ram, expected", [
+    ("512M", GIB, 512 * MIB),  # leaves exactly the floor
+    ("256M@1G", None, 256 * MIB),  # inside the 3G piece
+    ("4G,high", None, 4 * GIB + 256 * MIB),  # the high part fits the 5G piece, the low part below 4G
+    ("5G", None, 5 * GIB),  # exactly the largest piece, 16M aligned
+    ("0-4G:128M,4G-8G:256M,8G-:384M", None, 384 * MIB),
+])
+def test_a_value_that_fits_is_written_without_warning(debian, tools, size, ram, expected):
+    if ram is not None:
+        debian.write("proc/iomem", iomem_with_ram(ram))
+    result = ensure(debian, tools, size=size)
+    assert (result["changed"], result["crashkernel"], result["expected"]) == (True, size, expected)
+    assert "warnings" not in result
+
+
+@pytest.mark.parametrize("size, ram, words", REFUSED)
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_force_writes_it_anyway_with_a_warning(debian, tools, size, ram, words, check_mode):
+    if ram is not None:
+        debian.write("proc/iomem", iomem_with_ram(ram))
+    before = debian.snapshot()
+    result = ensure(debian, tools, size=size, force=True, check_mode=check_mode)
+    assert (result["changed"], result["crashkernel"]) == (True, size)
+    [warning] = result["warnings"]
+    assert warning.startswith("force: true writes it anyway: ") and words in warning
+    if check_mode:
+        assert debian.snapshot() == before and tools.calls == []
+    else:
+        assert bf.effective_args(debian.root) == "crashkernel=%s quiet" % size
+
+
+def test_a_lone_low_value_is_refused_without_root_too(debian, tools):
+    # it reserves nothing whatever the RAM, so the hidden RAM does not matter
+    debian.write("proc/iomem", IOMEM_HIDDEN)
+    with pytest.raises(KexecError, match="',low' alone reserves nothing"):
+        ensure(debian, tools, size="256M,low", check_mode=True)
+    assert tools.calls == []
+
+
+def test_auto_is_refused_where_even_the_small_host_row_leaves_too_little(debian, tools):
+    debian.write("proc/iomem", iomem_with_ram(600 * MIB))  # 0-2G:192M leaves 408M
+    with pytest.raises(KexecError, match=r"crashkernel=0-2G:192M,2G-64G:256M,64G-:512M refused.*leaves 408M"):
+        ensure(debian, tools, size="auto")
+    assert tools.calls == []
+
+
+def test_absent_is_never_refused(debian, tools):
+    debian.write("proc/iomem", iomem_with_ram(GIB))
+    debian.write(DEFAULTS, bf.default_grub(linux='"crashkernel=768M"'))
+    result = ensure(debian, tools, state="absent", size="768M")
+    assert (result["changed"], result["crashkernel"]) == (True, None)
+    assert "warnings" not in result
 
 
 # --- size: auto ------------------------------------------------------------------------------
@@ -256,6 +380,21 @@ def test_malformed_size_names_the_problem_and_writes_nothing(debian, tools, size
     assert problem in caught.value.msg
     assert debian.snapshot() == before
     assert tools.calls == []
+
+
+@pytest.mark.parametrize("options, problem", [
+    (dict(size="256M", kernel=""), "kernel is an empty string: leave it out to change every boot entry"),
+    (dict(size="256M", kernel="6.1.0-28-amd64\0"), "kernel holds a NUL byte"),
+    (dict(size="256M\0"), "size holds a NUL byte"),
+    (dict(size="256M", shrink_to="128M\0"), "shrink_to holds a NUL byte"),
+])
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_empty_kernel_and_nul_bytes_are_refused(debian, tools, options, problem, check_mode):
+    before = debian.snapshot()
+    with pytest.raises(KexecError) as caught:
+        ensure(debian, tools, check_mode=check_mode, **options)
+    assert caught.value.msg == "kdump_reserve options refused (nothing was changed): %s" % problem
+    assert debian.snapshot() == before and tools.calls == []
 
 
 def test_high_on_an_arch_without_it_is_refused(debian, tools):
