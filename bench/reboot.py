@@ -1,17 +1,27 @@
-"""Benchmark: kernel.kexec.kexec_reboot against the reboots users run today.
+"""Benchmark: kernel.kexec.kexec_reboot against the reboots users run today, phase by phase.
 
 On one QEMU guest, in one run, after one unmeasured warm-up reboot, it
 alternates (N rounds):
   kexec_reboot   kernel.kexec.kexec_reboot (loads the default kernel itself)
   builtin        ansible.builtin.reboot (firmware reboot)
   kexec-tools    kexec -s -l + ansible.builtin.reboot with reboot_command 'systemctl kexec'
-and prints each method's median wall time, the ratios to kexec_reboot, and the
-detection latency: seconds from the guest's sshd answering again to the
-reboot task returning (the next task stamps the controller's clock). A
-background prober reads the SSH banner every 0.1 s.
+and prints each method's median wall time, the ratios, and where each round's
+time went. The phases come from the controller's clock and from the guest's
+serial console, every line stamped on arrival here:
 
-    bash bench/run [--rounds 3]
+  target     playbook start to the first shutdown line on the console (the module's
+             run on the target: load, checks, the fork of the reboot)
+  shutdown   to "reboot: Restarting system" / "kexec_core: Starting new kernel"
+  handover   to the new kernel's "Linux version" line: firmware and GRUB for a
+             firmware reboot, the kernel hand-over for a kexec
+  boot       to "Started ssh.service" on the new boot's console (sshd listens: Type=notify)
+  login      to the first SSH login the new boot accepts (ssh ... true, one try at a time)
+  notice     that login to the reboot task's return (the next task stamps the clock)
 
+    bash bench/run [reboot] [--rounds 3] [--methods ...] [--firmware-delay S]
+
+--firmware-delay S makes SeaBIOS wait S seconds on every firmware boot, as a
+server's POST does (the kexec routes skip it); the plain run is the headline.
 Needs the image and venv tests/setup.sh provides; starts and stops its own guest.
 """
 
@@ -19,7 +29,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,39 +48,85 @@ METHODS = {
 }
 DEFAULT_METHODS = ("kexec_reboot", "builtin", "kexec-tools")
 RUN_TIMEOUT = 900
+PHASES = ("target", "shutdown", "handover", "boot", "login", "notice")
+
+# Console lines that mark the phases (systemd's status lines carry colour codes; search, not match).
+SHUTDOWN_STARTS = re.compile(r"\] (Stopped|Removed slice)|^\s*Stopping ")
+HANDOVER = re.compile(r"reboot: Restarting system|kexec_core: Starting new kernel")
+NEW_KERNEL = re.compile(r"\] Linux version ")
+SSHD_STARTED = re.compile(r"\] Started .*ssh\.service")
 
 
-class BannerProbe(threading.Thread):
-    """Records (time, up) every time the SSH banner appears or disappears."""
+class SerialTail(threading.Thread):
+    """Stamps every line the guest writes to its serial log with this host's clock."""
 
-    def __init__(self, port):
+    def __init__(self, path):
         super().__init__(daemon=True)
-        self.port = port
-        self.events = []
+        self.path = path
+        self.lines = []  # (time, text)
         self.stop = threading.Event()
 
-    def up(self):
+    def run(self):
+        with open(self.path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            pending = b""
+            while not self.stop.is_set():
+                chunk = handle.read()
+                if chunk:
+                    now = time.time()
+                    pending += chunk
+                    *complete, pending = pending.split(b"\n")
+                    self.lines.extend((now, line.decode("utf-8", "replace")) for line in complete)
+                else:
+                    self.stop.wait(0.05)
+
+    def first(self, pattern, after, before=None):
+        """When the first line matching ``pattern`` arrived after ``after`` (and before ``before``)."""
+        for stamp, text in list(self.lines):
+            if stamp >= after and (before is None or stamp <= before) and pattern.search(text):
+                return stamp
+        return None
+
+
+class LoginProbe(threading.Thread):
+    """Each time the console says sshd started, logs in (ssh ... true) until a login succeeds, one
+    attempt at a time, and records when that first login of the boot completed.
+
+    Nothing else probes the guest: a banner probe every fraction of a second costs the guest a
+    fork and re-exec of sshd each, and on a slow guest piles up until sshd refuses real logins.
+    """
+
+    def __init__(self, info, serial):
+        super().__init__(daemon=True)
+        self.info = info
+        self.serial = serial
+        self.logins = []  # times the first login of a boot completed
+        self.stop = threading.Event()
+
+    def login(self):
+        command = ["ssh", "-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                   "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "-o", "ControlPath=none",
+                   "-i", self.info["identity_file"], "-p", str(self.info["port"]), "root@127.0.0.1", "true"]
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.settimeout(0.5)
-                return sock.recv(4).startswith(b"SSH-")
-        except OSError:
+            return subprocess.run(command, capture_output=True, timeout=60, check=False).returncode == 0
+        except subprocess.TimeoutExpired:
             return False
 
     def run(self):
-        state = None
+        seen = time.time()
         while not self.stop.is_set():
-            now = time.time()
-            current = self.up()
-            if current != state:
-                self.events.append((now, current))
-                state = current
-            self.stop.wait(0.1)
+            started = self.serial.first(SSHD_STARTED, seen)
+            if started is None:
+                self.stop.wait(0.05)
+                continue
+            seen = started + 1e-6
+            while not self.stop.is_set() and not self.login():
+                self.stop.wait(0.2)
+            self.logins.append(time.time())
 
-    def last_up_before(self, end):
-        """When sshd came back for the last time before ``end``."""
-        ups = [t for t, is_up in self.events if is_up and t <= end]
-        return ups[-1] if ups else None
+    def first_login(self, after):
+        logins = [t for t in self.logins if t >= after]
+        return logins[0] if logins else None
 
 
 def guest(*args):
@@ -92,7 +147,8 @@ class RunFailed(Exception):
 
 
 def run_playbook(inventory, method):
-    """(start, end, task_done, task_elapsed): wall clock (time.time) of the run and of the task's end.
+    """(start, end, task_done, task_elapsed, result line): wall clock (time.time) of the run and of
+    the task's end.
 
     Raises RunFailed when the playbook fails or hangs past RUN_TIMEOUT (ansible.builtin.reboot
     can wait for ever on a stale SSH control master: ansible/ansible#84573).
@@ -108,10 +164,39 @@ def run_playbook(inventory, method):
     end = time.time()
     if proc.returncode != 0:
         raise RunFailed("failed after %.0fs:\n%s" % (end - start, proc.stdout[-2000:]))
-    match = re.search(r"BENCH elapsed=([0-9.]+) done=([0-9.]+)", proc.stdout)
+    match = re.search(r"BENCH elapsed=([0-9.]+) done=([0-9.]+)([^\"]*)", proc.stdout)
     if not match:
         raise RunFailed("%s printed no BENCH line:\n%s" % (playbook, proc.stdout[-3000:]))
-    return start, end, float(match.group(2)), float(match.group(1))
+    return start, end, float(match.group(2)), float(match.group(1)), match.group(3).strip()
+
+
+def phases(start, done, serial, probe):
+    """Seconds per phase of one round (None where a mark was not seen), from the stamps."""
+    marks = [start]
+    shutdown = serial.first(SHUTDOWN_STARTS, start, done)
+    handover = serial.first(HANDOVER, shutdown, done) if shutdown else None
+    kernel = serial.first(NEW_KERNEL, handover, done) if handover else None
+    sshd = serial.first(SSHD_STARTED, kernel, done) if kernel else None
+    login = probe.first_login(sshd) if sshd else None
+    marks += [shutdown, handover, kernel, sshd, login, done]
+    return {name: (marks[i + 1] - marks[i] if marks[i] is not None and marks[i + 1] is not None else None)
+            for i, name in enumerate(PHASES)}
+
+
+def seconds(value, width=6):
+    return ("%*.1f" % (width, value)) if value is not None else "%*s" % (width, "n/a")
+
+
+def median_or_none(values):
+    values = [value for value in values if value is not None]
+    return statistics.median(values) if values else None
+
+
+def start_guest(firmware_delay):
+    args = ["start", GUEST]
+    if firmware_delay:
+        args += ["--firmware-delay", str(firmware_delay)]
+    return json.loads(guest(*args))
 
 
 def main():
@@ -119,50 +204,69 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=list(DEFAULT_METHODS),
                         help="what to alternate; the first is the base of the ratios (default: %(default)s)")
+    parser.add_argument("--firmware-delay", type=float, default=0, metavar="S",
+                        help="seconds SeaBIOS waits on every firmware boot, as a server's POST does")
     args = parser.parse_args()
     inventory = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kexec-bench-inventory.ini")
-    info = json.loads(guest("start", GUEST))
+    info = start_guest(args.firmware_delay)
+    samples = {name: [] for name in args.methods}
+    failures = {name: 0 for name in args.methods}
     try:
         write_inventory(info, inventory)
-        probe = BannerProbe(info["port"])
+        serial = SerialTail(info["serial_log"])
+        serial.start()
+        probe = LoginProbe(info, serial)
         probe.start()
         print("warm-up: one unmeasured firmware reboot (the first after a cold boot is the slowest)", flush=True)
         run_playbook(inventory, "builtin")
-        samples = {name: [] for name in args.methods}
-        failures = {name: 0 for name in args.methods}
+        print("%-7s %-19s %6s  %s  result" % ("round", "method", "wall", "  ".join("%8s" % p for p in PHASES)))
         for round_number in range(1, args.rounds + 1):
             for name in args.methods:
                 try:
-                    start, end, done, task_elapsed = run_playbook(inventory, name)
+                    start, end, done, task_elapsed, said = run_playbook(inventory, name)
                 except RunFailed as exc:
                     failures[name] += 1
-                    print("round %d %-13s FAILED: %s" % (round_number, name, exc), flush=True)
+                    print("round %d %-19s FAILED: %s" % (round_number, name, exc), flush=True)
+                    serial.stop.set()
+                    probe.stop.set()
                     guest("stop", GUEST)  # a clean start for the next run
-                    info = json.loads(guest("start", GUEST))
+                    info = start_guest(args.firmware_delay)
                     write_inventory(info, inventory)
-                    probe.port = info["port"]
+                    serial = SerialTail(info["serial_log"])
+                    serial.start()
+                    probe = LoginProbe(info, serial)
+                    probe.start()
                     continue
-                back = probe.last_up_before(done)
-                latency = done - back if back and back > start else None
-                samples[name].append((end - start, task_elapsed, latency))
-                print("round %d %-13s wall %6.1fs  task %6s  sshd-to-return %s" % (
-                    round_number, name, end - start, task_elapsed,
-                    "%.2fs" % latency if latency is not None else "n/a"), flush=True)
+                times = phases(start, done, serial, probe)
+                samples[name].append((end - start, times))
+                print("%-7d %-19s %6.1f  %s  task %ss %s" % (
+                    round_number, name, end - start, "  ".join(seconds(times[p], 8) for p in PHASES),
+                    task_elapsed, said), flush=True)
+        serial.stop.set()
         probe.stop.set()
     finally:
         guest("stop", GUEST)
-    print("\nmedians over %d rounds (TCG guest, 2 vCPU, 2 GiB)" % args.rounds)
-    base_name = args.methods[0]
-    base = statistics.median(row[0] for row in samples[base_name]) if samples[base_name] else float("nan")
+    report(args, samples, failures)
+
+
+def report(args, samples, failures):
+    print("\nmedians over %d rounds (TCG guest, 2 vCPU, 2 GiB%s)" % (
+        args.rounds, ", firmware delay %gs" % args.firmware_delay if args.firmware_delay else ""))
+    print("%-19s %6s  %s  %s" % ("method", "wall", "  ".join("%8s" % p for p in PHASES), "slowest  failed"))
+    walls = {}
     for name, rows in samples.items():
         if not rows:
-            print("%-13s no successful run (%d failed)" % (name, failures[name]))
+            print("%-19s no successful run (%d failed)" % (name, failures[name]))
             continue
-        wall = statistics.median(row[0] for row in rows)
-        latencies = [row[2] for row in rows if row[2] is not None]
-        print("%-19s wall %6.1fs  %s/%s = %.2f  sshd-to-return %s  failed or hung %d" % (
-            name, wall, base_name, name, base / wall,
-            "%.2fs" % statistics.median(latencies) if latencies else "n/a", failures[name]))
+        walls[name] = statistics.median(row[0] for row in rows)
+        medians = [median_or_none(row[1][p] for row in rows) for p in PHASES]
+        print("%-19s %6.1f  %s  %7.1f  %d" % (name, walls[name], "  ".join(seconds(m, 8) for m in medians),
+                                              max(row[0] for row in rows), failures[name]))
+    print()
+    names = list(walls)
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            print("%s / %s = %.2f" % (first, second, walls[first] / walls[second]))
 
 
 if __name__ == "__main__":

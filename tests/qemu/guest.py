@@ -1,6 +1,7 @@
 """Start, stop and reach QEMU test hosts built by build-image.sh.
 
-    guest.py start NAME [--memory MiB] [--cpus N] [--accel tcg|kvm] [--reuse]  -> JSON on stdout
+    guest.py start NAME [--memory MiB] [--cpus N] [--accel tcg|kvm] [--reuse] [--firmware-delay S]
+                                                                 -> JSON on stdout
     guest.py stop NAME
     guest.py ssh NAME [COMMAND...]
     guest.py list
@@ -14,6 +15,10 @@ a stock kernel never leaves its decompressor there (see DESIGN.md).
 --reuse hands out a guest that is already running (same JSON) instead of refusing: tests/run
 runs the molecule scenarios one after the other on one guest, so that each does not pay for a
 firmware boot of its own (KEXEC_KEEP_GUEST, molecule/resources/destroy.yml).
+
+--firmware-delay S makes SeaBIOS wait S seconds (its boot menu prompt) on every firmware boot of
+the guest, as the POST of a real server does; a kexec skips it. bench/run uses it to show what a
+kexec reboot saves on such hardware.
 """
 
 import argparse
@@ -75,6 +80,13 @@ def instance(name):
         return json.load(handle)
 
 
+def firmware_delay(seconds):
+    """QEMU options that make SeaBIOS wait ``seconds`` at its boot menu prompt on every firmware boot."""
+    if not seconds:
+        return []
+    return ["-boot", "menu=on,splash-time=%d" % round(seconds * 1000)]
+
+
 def start(args):
     if not os.path.exists(BASE_IMAGE):
         sys.exit("no base image at %s: run tests/qemu/build-image.sh first" % BASE_IMAGE)
@@ -99,6 +111,7 @@ def start(args):
                "-drive", "file=%s,if=virtio,format=qcow2,cache=unsafe" % disk,
                "-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:%d-:22" % port,
                "-device", "virtio-net-pci,netdev=net0",
+               *firmware_delay(args.firmware_delay),
                "-display", "none", "-serial", "file:%s" % serial,
                "-pidfile", os.path.join(directory, "qemu.pid"), "-daemonize"]
     subprocess.run(command, check=True)
@@ -163,6 +176,8 @@ def main():
     p_start.add_argument("--accel", choices=["tcg", "kvm"], default=os.environ.get("KEXEC_ACCEL", "tcg"))
     p_start.add_argument("--timeout", type=int, default=300)
     p_start.add_argument("--reuse", action="store_true", help="print the running guest's JSON if it is up")
+    p_start.add_argument("--firmware-delay", type=float, default=0, metavar="S",
+                         help="seconds SeaBIOS waits at every firmware boot (default: none)")
     p_start.set_defaults(func=start)
     p_stop = sub.add_parser("stop")
     p_stop.add_argument("name")
