@@ -10,9 +10,16 @@ wait is built to be quick and never to hang:
   knows the old boot_id and the exact release and command line to expect;
 - the SSH control master is dropped right after, so no command rides a stale
   ControlPersist connection into the reboot (the hang of ansible/ansible#84573);
-- the host is polled with bare SSH-banner probes every quarter second (QEMU and
-  load balancers accept TCP even when the host is down; the banner proves sshd);
+- the host is polled with bare SSH-banner probes every quarter second while it
+  is down, one at a time (QEMU and load balancers accept TCP even when the host
+  is down; the banner proves sshd), and the old boot only once a second: each
+  probe that reaches sshd costs the host a fork and re-exec of sshd;
 - once sshd answers, one command reads boot_id, release and cmdline;
+- while the old boot's sshd still answers (the probes have not seen it go), the
+  boot_id is read at growing intervals, each read bounded: a new boot_id ends
+  the wait (a shutdown quicker than the probes), an old boot that systemd still
+  calls running long after the reboot was started ends it with an error (the
+  reboot never began), a read that hangs on the closing host is cut;
 - every wait is bounded: the module run, the tmp removal, each read, each
   connection reset (the "reconnect"), the delays. A remote call that overruns
   is abandoned, and so is the connection object its thread still runs in:
@@ -44,6 +51,10 @@ from ansible_collections.kernel.kexec.plugins.module_utils._kexec.reboot import 
 display = Display()
 
 STATE_COMMAND = "cat /proc/sys/kernel/random/boot_id /proc/sys/kernel/osrelease /proc/cmdline"
+# The same, and what systemd says of the system: "stopping" once a shutdown job runs.
+OLD_BOOT_COMMAND = STATE_COMMAND + "; systemctl is-system-running 2>/dev/null || true"
+# systemd states that mean no shutdown is under way.
+NOT_STOPPING = frozenset(("initializing", "starting", "running", "degraded", "maintenance"))
 
 
 class RemoteCallTimeout(AnsibleError):
@@ -62,12 +73,22 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(LOAD_OPTIONS) | frozenset(REBOOT_OPTIONS)
 
-    PROBE_INTERVAL = 0.25  # seconds between banner probes
-    BANNER_TIMEOUT = 1.0  # one probe: connect and read "SSH-"
+    # Each probe that reaches sshd costs the host a fork and re-exec of sshd, which under emulation or
+    # load takes a good part of a second. So one probe at a time, each given time to get its banner
+    # (a probe that gives up early and tries again piles unanswered connections on a slow sshd until
+    # its MaxStartups refuses the real login), and the old boot, which only has to be seen going, is
+    # probed once a second.
+    PROBE_INTERVAL = 0.25  # seconds between banner probes while the host is down
+    OLD_SSHD_PROBE_INTERVAL = 1.0  # seconds between probes while the old boot's sshd still answers
+    BANNER_TIMEOUT = 5.0  # one probe: connect and read "SSH-"
     PRE_PROBE_TIMEOUT = 3.0  # the probe before the reboot, which decides whether probing works at all
-    # Reads wait until sshd has gone away once: a read sent while the old boot shuts down can hang
-    # on a half-closed connection. If sshd never seems to go, reads start after this many seconds.
-    DOWN_GRACE = 60
+    # While sshd has not been seen going away, the boot_id is read at these seconds after the wait
+    # began, then every OLD_BOOT_READS[-1] seconds: rarely, because a read sent while the old boot
+    # shuts down can hang on a half-closed connection until its deadline cuts it.
+    OLD_BOOT_READS = (5, 10, 20, 40)
+    # systemctl kexec/reboot makes systemd "stopping" at once: an old boot still running this long
+    # after the reboot was forked never started it (the fork or systemctl failed).
+    NOT_STARTED_AFTER = 30
     EXTRA_CALL_TIME = 20  # a remote call may take connect_timeout plus this before it is cut
     RESET_TIMEOUT = 15  # a connection reset (ssh -O check and -O stop, a paramiko close) may take this long
 
@@ -174,7 +195,9 @@ class ActionModule(ActionBase):
         host, port = endpoint or self._ssh_endpoint()
         last_seen = "nothing yet"
         went_down = not port  # without probes only the boot_id can tell
-        read_anyway_at = self._clock() + self.DOWN_GRACE
+        began = self._clock()
+        old_boot_reads = self.old_boot_read_times(began)
+        next_old_boot_read = next(old_boot_reads)
         while True:
             remaining = deadline - self._clock()
             if remaining <= 0:
@@ -184,12 +207,17 @@ class ActionModule(ActionBase):
                 last_seen = "no SSH banner from %s:%s" % (host, port)
                 self._sleep(self.PROBE_INTERVAL)
                 continue
-            if not went_down and self._clock() < read_anyway_at:
-                last_seen = "sshd of the old boot still answering (shutting down)"
-                self._sleep(self.PROBE_INTERVAL)
+            if not went_down and self._clock() < next_old_boot_read:
+                if not last_seen.startswith("the old boot"):  # keep what the last read said
+                    last_seen = "sshd of the old boot still answering (shutting down)"
+                self._sleep(self.OLD_SSHD_PROBE_INTERVAL)
                 continue
+            checking_old_boot = not went_down
+            if checking_old_boot:
+                next_old_boot_read = next(old_boot_reads)
             try:
-                state = self.read_state(min(connect_timeout + self.EXTRA_CALL_TIME, remaining))
+                state = self.read_state(min(connect_timeout + self.EXTRA_CALL_TIME, remaining),
+                                        OLD_BOOT_COMMAND if checking_old_boot else STATE_COMMAND)
             except ConnectionLost:
                 raise
             except AnsibleError as exc:
@@ -199,9 +227,25 @@ class ActionModule(ActionBase):
                 continue
             if state["boot_id"] != old_boot_id:
                 return state
-            last_seen = "the old boot %s still answering (the host had not gone down yet)" % old_boot_id
+            if checking_old_boot and state.get("system") in NOT_STOPPING \
+                    and self._clock() - began >= self.NOT_STARTED_AFTER:
+                raise AnsibleError("the reboot did not start: %.0f s after it was started the host still runs boot "
+                                   "%s and systemd calls it %s, not stopping. See the host's journal for why "
+                                   "systemctl did not reboot it" % (self._clock() - began, old_boot_id, state["system"]))
+            last_seen = "the old boot %s still answering (systemd: %s)" % (old_boot_id, state.get("system") or "unknown")
             self.drop_connection()
             self._sleep(self.PROBE_INTERVAL)
+
+    def old_boot_read_times(self, began):
+        """When to read the boot_id while sshd has not been seen going away: OLD_BOOT_READS, then
+        every OLD_BOOT_READS[-1] seconds."""
+        for offset in self.OLD_BOOT_READS:
+            yield began + offset
+        step = self.OLD_BOOT_READS[-1]
+        offset = self.OLD_BOOT_READS[-1]
+        while True:
+            offset += step
+            yield began + offset
 
     def _ssh_endpoint(self):
         """(host, port) to probe; port None when the connection is not SSH-like."""
@@ -231,13 +275,17 @@ class ActionModule(ActionBase):
         except OSError:
             return False
 
-    def read_state(self, timeout):
-        result = self.bounded(lambda: self._low_level_execute_command(STATE_COMMAND, sudoable=False), timeout)
+    def read_state(self, timeout, command=STATE_COMMAND):
+        """boot_id, release, cmdline (and, by OLD_BOOT_COMMAND, systemd's system state) in one call."""
+        result = self.bounded(lambda: self._low_level_execute_command(command, sudoable=False), timeout)
         lines = result.get("stdout", "").splitlines()
         if result.get("rc") != 0 or len(lines) < 3:
-            raise AnsibleError("'%s' returned rc=%s: %s" % (STATE_COMMAND, result.get("rc"),
+            raise AnsibleError("'%s' returned rc=%s: %s" % (command, result.get("rc"),
                                                             (result.get("stderr") or "").strip()))
-        return {"boot_id": lines[0].strip(), "release": lines[1].strip(), "cmdline": lines[2].strip()}
+        state = {"boot_id": lines[0].strip(), "release": lines[1].strip(), "cmdline": lines[2].strip()}
+        if len(lines) > 3:
+            state["system"] = lines[3].strip()
+        return state
 
     def _run_for_at_most(self, call, timeout):
         """Run ``call`` in a thread (in this thread's context: ansible-core keeps task and templating

@@ -19,7 +19,7 @@ from unittest.mock import MagicMock
 
 import pytest
 
-from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import STATE_COMMAND, ActionModule
+from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import OLD_BOOT_COMMAND, STATE_COMMAND, ActionModule
 
 from ..fakes.host import BOOT_ID, RELEASE, ROOT_UUID
 
@@ -85,8 +85,9 @@ class Target:
     """The host behind the connection, as the plugin sees it.
 
     ``banners``: answers to the SSH banner probes (a failed probe costs its timeout on the clock).
-    ``reads``: answers to STATE_COMMAND: a result dict, an exception to raise, or a threading.Event
-    to block on until the test sets it.
+    ``reads``: answers to STATE_COMMAND and OLD_BOOT_COMMAND: a result dict, an exception to
+    raise, or a threading.Event to block on until the test sets it.
+    ``system``: what systemctl is-system-running says, added to OLD_BOOT_COMMAND's answers.
     """
 
     def __init__(self, clock, events):
@@ -97,6 +98,7 @@ class Target:
         self.banners = [True]
         self.reachable = True  # whether the pre-reboot probe finds sshd directly reachable
         self.reads = [boot(NEW_BOOT)]
+        self.system = "stopping"
         self.test_result = {"rc": 0, "stdout": "", "stderr": ""}
         self.module_calls, self.probes, self.commands = [], [], []
 
@@ -116,10 +118,10 @@ class Target:
 
     def execute(self, cmd, sudoable=True, **kwargs):
         self.commands.append((cmd, sudoable))
-        if cmd != STATE_COMMAND:
+        if cmd not in (STATE_COMMAND, OLD_BOOT_COMMAND):
             self.events.append("test %s" % cmd)
             return self.test_result
-        answer = scripted(self.reads, sum(1 for call in self.commands if call[0] == STATE_COMMAND))
+        answer = scripted(self.reads, sum(1 for call in self.commands if call[0] in (STATE_COMMAND, OLD_BOOT_COMMAND)))
         if isinstance(answer, threading.Event):
             self.events.append("read hangs")
             answer.wait(10)
@@ -130,6 +132,8 @@ class Target:
         lines = answer["stdout"].splitlines()
         whose = {OLD_BOOT: "old", NEW_BOOT: "new"}.get(lines[0]) if answer["rc"] == 0 and len(lines) == 3 else None
         self.events.append("read %s" % (whose or "rc=%s" % answer["rc"]))
+        if cmd == OLD_BOOT_COMMAND and answer["rc"] == 0:
+            answer = dict(answer, stdout=answer["stdout"] + "%s\n" % self.system)
         return answer
 
 

@@ -5,6 +5,7 @@ nothing sleeps for real. Only the bounded() and ssh_banner tests take real
 time, a fraction of a second, against sockets they open on 127.0.0.1.
 """
 
+import re
 import socket
 import threading
 import time
@@ -12,7 +13,9 @@ import time
 import pytest
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
 
-from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import STATE_COMMAND, ActionModule, RemoteCallTimeout
+from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import (
+    OLD_BOOT_COMMAND, STATE_COMMAND, ActionModule, RemoteCallTimeout,
+)
 
 from ..fakes.host import OLD_RELEASE, RELEASE
 from .conftest import HOST, LOADED_CMDLINE, NEW_BOOT, OLD_BOOT, PORT, START, FakeConnection, boot, kexec_plan
@@ -55,7 +58,7 @@ def test_controller_options_get_their_defaults(harness):
     harness.connection.options["timeout"] = 30
     harness.target.banners = [False]
     result = harness.run()
-    assert result["elapsed"] == 600  # reboot_timeout; 480 probes of 1 + 0.25 s
+    assert result["elapsed"] == 600.2  # reboot_timeout: 114 probes of 5 + 0.25 s, one of the 1.5 s left, a sleep
     assert harness.events[1] == "timeout=10"  # connect_timeout
     assert harness.events[-1] == "timeout=30"
 
@@ -89,13 +92,13 @@ def test_waits_for_a_new_boot_id(harness):
         + ["banner no", "sleep 0.25"] * 4  # sshd down: only the banner is probed
         + ["banner yes", "read old", "reset", "sleep 0.25"] * 2  # the old boot still answering is not back
         + ["banner yes", "read new", "timeout=10"])  # back; the connect timeout restored
-    assert harness.target.probes[0] == (HOST, PORT, 1.0)
+    assert harness.target.probes[0] == (HOST, PORT, 5.0)
     assert harness.target.commands[-1] == (STATE_COMMAND, False)
     assert "failed" not in result
     assert (result["rebooted"], result["changed"], result["method"]) == (True, True, "kexec")
     assert (result["kernel"], result["cmdline"]) == (RELEASE, LOADED_CMDLINE)
     assert (result["boot_id"], result["previous_boot_id"]) == (NEW_BOOT, OLD_BOOT)
-    assert result["elapsed"] == 7.5  # 2 + 4 * (1 + 0.25) + 2 * 0.25 on the fake clock
+    assert result["elapsed"] == 23.5  # 2 + 4 * (5 + 0.25) + 2 * 0.25 on the fake clock
     assert "systemd" not in result
 
 
@@ -106,30 +109,71 @@ def test_host_never_returns(harness):
     assert result["failed"] is True and result["rebooted"] is True
     assert result["msg"] == ("the host did not come back within reboot_timeout; last seen: no SSH banner from "
                              "%s:%s" % (HOST, PORT))
-    # 20 probes of 1 + 0.25 s reach 29.5 s; the last probe gets only the 0.5 s left
-    assert [probe[2] for probe in harness.target.probes[-2:]] == [1.0, 0.5]
+    # 4 probes of 5 + 0.25 s reach 25.5 s; the last probe gets only the 4.5 s left
+    assert [probe[2] for probe in harness.target.probes[-2:]] == [5.0, 4.5]
     assert harness.clock.now - START == 30.25
     assert result["elapsed"] == round(harness.clock.now - START, 1)
     assert harness.target.commands == []
     assert harness.events[-1] == "timeout=10" and harness.connection.options["timeout"] == 10
 
 
-def test_no_read_while_the_old_sshd_still_answers(harness):
-    # A read sent while the old boot shuts down can hang: only probes until sshd has gone once.
+def test_no_read_in_the_first_seconds_while_the_old_sshd_still_answers(harness):
+    # A read sent while the old boot shuts down can hang: probes only, until the first old-boot read.
     harness.target.reads = [boot(OLD_BOOT)]
+    harness.target.module_seconds = 6  # the deadline counts from before the module: 4 s of waiting
     result = harness.run(reboot_timeout=10)
     assert result["failed"] is True
     assert "last seen: sshd of the old boot still answering" in result["msg"]
-    assert harness.count("read old") == 0
+    assert harness.target.commands == []
 
 
-def test_old_boot_that_never_goes_down_times_out(harness):
-    # Past DOWN_GRACE the plugin reads anyway, and the boot_id tells it is still the old boot.
+def test_old_boot_reads_back_off_while_sshd_never_goes(harness):
+    # The old boot is shutting down (systemd: stopping) but sshd keeps answering: the boot_id is read
+    # at 5, 10, 20, 40 and 80 s of the wait, not at every probe, and the wait ends at the deadline.
     harness.target.reads = [boot(OLD_BOOT)]
-    result = harness.run(reboot_timeout=120)
+    read_times = []
+    execute = harness.target.execute
+
+    def timed(cmd, **kwargs):
+        read_times.append(harness.clock.now - START)
+        return execute(cmd, **kwargs)
+
+    action = harness.action({"reboot_timeout": 120})
+    action._low_level_execute_command = timed
+    result = action.run(task_vars={"inventory_hostname": "guest"})
     assert result["failed"] is True
-    assert "last seen: the old boot %s still answering" % OLD_BOOT in result["msg"]
-    assert harness.count("read old") > 0
+    assert "last seen: the old boot %s still answering (systemd: stopping)" % OLD_BOOT in result["msg"]
+    # (each read is followed by a quarter-second sleep, so the later ones drift by that much)
+    assert [int(t) for t in read_times] == [5, 10, 20, 40, 80]
+    assert all(cmd == OLD_BOOT_COMMAND for cmd, _sudoable in harness.target.commands)
+
+
+def test_shutdown_quicker_than_the_probes_is_noticed_by_a_read(harness):
+    # The probes never see sshd go (a fast kexec); the read at 5 s finds the new boot: no blind grace.
+    harness.target.reads = [boot(NEW_BOOT)]
+    result = harness.run()
+    assert "failed" not in result and result["boot_id"] == NEW_BOOT
+    assert 5 <= harness.clock.now - START < 6
+
+
+def test_reboot_that_never_started_fails_fast(harness):
+    # systemd still calls the old boot running 30 s after the reboot was forked: it never began.
+    harness.target.reads = [boot(OLD_BOOT)]
+    harness.target.system = "running"
+    result = harness.run(reboot_timeout=600)
+    assert result["failed"] is True
+    assert re.match(r"the reboot did not start: 4[01] s after it was started the host still runs boot %s and "
+                    r"systemd calls it running, not stopping" % OLD_BOOT, result["msg"])
+    assert harness.clock.now - START < 41
+    assert harness.count("read old") == 4
+
+
+def test_old_boot_without_systemd_state_waits_for_the_deadline(harness):
+    # No systemctl answer (a host without systemd): nothing proves the reboot did not start.
+    harness.target.reads = [boot(OLD_BOOT)]
+    harness.target.system = ""
+    result = harness.run(reboot_timeout=60)
+    assert result["failed"] is True and "did not come back within reboot_timeout" in result["msg"]
 
 
 READ_FAILURES = [
@@ -163,7 +207,7 @@ def test_failed_read_until_timeout_says_so(harness, failure, words):
     assert "did not come back" in result["msg"]
     assert "last seen: sshd answered but reading the boot_id failed" in result["msg"]
     assert words in result["msg"]
-    assert len(harness.target.commands) == 35  # every quarter second after the 1.25 s seen down (probe + sleep)
+    assert len(harness.target.commands) == 19  # every quarter second after the 5.25 s seen down (probe + sleep)
 
 
 def test_hung_read_is_cut_and_retried(harness):

