@@ -21,11 +21,22 @@ description:
     the boot came from it, and the task reports RV(verified=false).
   - Loads the kernel first when load options are given, or when nothing is loaded (then the bootloader's
     default entry, see M(kernel.kexec.kexec_load)); otherwise the image already loaded is booted.
+  - O(method=auto) loads by V(legacy) (C(kexec_load) with the collection's own entry stub) where that loses
+    nothing, on x86_64 hosts booted by BIOS without lockdown and with C(kexec_load) allowed, because the new
+    kernel then starts without purgatory's sha256 pass over every segment; elsewhere, and when the host
+    refuses C(kexec_load), by C(kexec_file_load). On EFI hosts V(file) stays the choice, as the legacy load
+    passes no EFI runtime services on. RV(method_reason) says which loaded and why.
   - The reboot is clean, C(systemctl kexec) where systemd runs; elsewhere sync, then the C(reboot) syscall.
-  - The host counts as back when it answers with a new C(boot_id), never by time alone. The wait probes the
-    SSH port's banner every quarter second and drops the SSH control master across the reboot, so it never hangs
-    on a stale connection and returns within about a second of sshd answering. Where the controller cannot
-    reach the SSH port directly (a jump host), it polls with bounded remote reads instead.
+  - The host counts as back when it answers with a new C(boot_id), never by time alone. The wait drops the SSH
+    control master across the reboot, so it never hangs on a stale connection, and probes the SSH port's
+    banner, one probe at a time, every quarter second while the host is down (each probe that reaches sshd
+    costs the host a start of sshd, so the old boot is probed only once a second); the new boot is read as
+    soon as its sshd answers. Where the controller cannot reach the SSH port directly (a jump host), it polls
+    with bounded remote reads instead.
+  - While the old boot still answers, its C(boot_id) is read 5, 10, 20 and 40 seconds into the wait and then
+    every 40 seconds: a new C(boot_id) ends the wait even if the probes never saw sshd go, and an old boot
+    that systemd still calls running 30 seconds after the reboot was started fails the task at once (the
+    reboot never began) instead of waiting for O(reboot_timeout).
   - Every wait is bounded (the module run by O(reboot_timeout); each remote call by O(connect_timeout) plus
     20 seconds; each connection reset by 15 seconds). A call that overruns is abandoned together with its
     connection; later calls use a new connection of the same plugin and options.
@@ -200,6 +211,12 @@ loaded:
   description: The kexec image booted (kernel, release, initrd, command line, load method).
   returned: when RV(method=kexec)
   type: dict
+method_reason:
+  description: Which load method (C(legacy) or C(file)) loaded the image this task booted, and why.
+  returned: when the task loaded an image
+  type: str
+  sample: "kexec_reboot loads by kexec_load on this BIOS x86_64 host (method auto): the new kernel starts without
+    purgatory's digest pass over every segment"
 """
 
 import os

@@ -9,6 +9,16 @@ child that, after a short delay (so the module's answer gets back over SSH),
 runs ``systemctl kexec`` (or ``systemctl reboot`` for the firmware fallback)
 where systemd runs, and otherwise syncs and makes the reboot syscall itself.
 Nothing skips service shutdown when systemd is there to do it.
+
+``method: auto`` means something else here than for kexec_load: a reboot is
+where the legacy loader pays off (no purgatory, so no sha256 pass over every
+segment between the old kernel's end and the new one's start, which takes tens
+of seconds under emulation and grows with the initrd on hardware), so
+kexec_reboot loads by ``legacy`` wherever that is allowed and loses nothing:
+x86_64, kexec_load not disabled, no lockdown, and a BIOS host (on EFI hosts the
+legacy load passes no EFI runtime services on, so there ``file`` stays the
+choice). A legacy load the host refuses is retried by ``auto`` (the file
+syscall); the result's ``method_reason`` says which loaded and why.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import time
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, KexecUnavailable, SyscallError
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import syscalls
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.methods import usable
 
 LOAD_KEYS = ("kernel", "initrd", "cmdline", "append", "remove")
 # Seconds the detached child waits before rebooting, so the module's result reaches the controller.
@@ -72,6 +83,38 @@ def host_cannot_kexec(exc):
     return isinstance(exc, KexecUnavailable)
 
 
+def reboot_method(kexec):
+    """(method, why) for kexec_reboot's ``method: auto`` on this host: see the module docstring."""
+    if "legacy" not in usable(kexec.state, kexec.arch.name, syscalls.ARCHES):
+        return "auto", None
+    if os.path.isdir(os.path.join(kexec.root, "sys/firmware/efi")):
+        return "auto", None
+    return "legacy", ("kexec_reboot loads by kexec_load on this BIOS x86_64 host (method auto): the new kernel "
+                      "starts without purgatory's digest pass over every segment")
+
+
+def load_for_reboot(kexec, request, check_mode):
+    """ensure_loaded, with kexec_reboot's method policy for ``auto``."""
+    if request.method != "auto":
+        return kexec.ensure_loaded(request, check_mode=check_mode)
+    method, why = reboot_method(kexec)
+    if method == "auto":
+        return kexec.ensure_loaded(request, check_mode=check_mode)
+    request.method = "legacy"
+    try:
+        loaded = kexec.ensure_loaded(request, check_mode=check_mode)
+    except SyscallError as exc:
+        if exc.errno not in HOST_REFUSALS:
+            raise  # the image or command line is wrong: the file syscall would refuse it as well
+        request.method = "auto"
+        loaded = kexec.ensure_loaded(request, check_mode=check_mode)
+        loaded["method_reason"] = "%s (kexec_load was refused: %s)" % (loaded.get("method_reason"), exc.msg)
+        return loaded
+    if loaded.get("changed"):
+        loaded["method_reason"] = why
+    return loaded
+
+
 def prepare(kexec, request, requested, fallback, check_mode, nonce=None):
     """Load if asked (or if nothing is loaded) and say what the reboot will be.
 
@@ -88,8 +131,9 @@ def prepare(kexec, request, requested, fallback, check_mode, nonce=None):
             if nonce:  # first of the appended arguments: the user's own stay last, as they wrote them
                 request.append.insert(0, nonce_argument(nonce))
                 carries = nonce
-            loaded = kexec.ensure_loaded(request, check_mode=check_mode)
+            loaded = load_for_reboot(kexec, request, check_mode)
             plan["load_changed"] = loaded["changed"]
+            plan["method_reason"] = loaded.get("method_reason")
             record = dict((key, loaded[key]) for key in ("kernel", "kernel_release", "initrd", "cmdline", "method"))
         else:
             record = kexec.current("default")
@@ -144,5 +188,6 @@ def start_reboot(method, systemd, delay=0, msg=None, arch=None):
         os._exit(1)  # only reached when exec or the syscall failed
 
 
-__all__ = ("HOST_REFUSALS", "NONCE_NAME", "check_nonce", "has_systemd", "host_cannot_kexec", "load_requested",
-           "nonce_argument", "prepare", "reboot_command", "start_reboot", "unload_for_full_reboot")
+__all__ = ("HOST_REFUSALS", "NONCE_NAME", "check_nonce", "has_systemd", "host_cannot_kexec", "load_for_reboot",
+           "load_requested", "nonce_argument", "prepare", "reboot_command", "reboot_method", "start_reboot",
+           "unload_for_full_reboot")

@@ -15,6 +15,13 @@ from ansible_collections.kernel.kexec.plugins.modules import kexec_reboot, kexec
 
 from ..fakes.host import BOOT_ID, OLD_RELEASE, RELEASE, ROOT_UUID
 
+
+@pytest.fixture(autouse=True)
+def reboot_auto_loads_by_file(monkeypatch):
+    """These tests follow kexec_reboot's file-syscall path; its choice of the legacy loader for
+    ``method: auto`` on BIOS x86_64 hosts is tested in test_reboot_method.py."""
+    monkeypatch.setattr(reboot, "reboot_method", lambda kexec: ("auto", None))
+
 ENTRY_ARGS = "root=UUID=%s ro quiet" % ROOT_UUID
 
 

@@ -9,10 +9,18 @@ import errno
 
 import pytest
 
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import reboot
 from ansible_collections.kernel.kexec.plugins.modules import kexec_load
 
 from ..fakes.host import OLD_RELEASE
 from .test_kexec_reboot import euid, run, started  # noqa: F401  pylint: disable=unused-import
+
+
+@pytest.fixture(autouse=True)
+def reboot_auto_loads_by_file(monkeypatch):
+    """These tests follow kexec_reboot's file-syscall path; its choice of the legacy loader for
+    ``method: auto`` on BIOS x86_64 hosts is tested in test_reboot_method.py."""
+    monkeypatch.setattr(reboot, "reboot_method", lambda kexec: ("auto", None))
 
 NONCE = "5f0c3a9e1b7d4c2e8a6f0b1d3c5e7a9f"
 

@@ -20,6 +20,13 @@ from ansible_collections.kernel.kexec.plugins.module_utils._kexec.syscalls impor
 from ...fakes import host as fakes
 from ...fakes.host import BOOT_ID, OLD_RELEASE, RELEASE, ROOT_UUID
 
+
+@pytest.fixture(autouse=True)
+def reboot_auto_loads_by_file(monkeypatch):
+    """These tests follow kexec_reboot's file-syscall path; its choice of the legacy loader for
+    ``method: auto`` on BIOS x86_64 hosts is tested in test_reboot_method.py."""
+    monkeypatch.setattr(reboot, "reboot_method", lambda kexec: ("auto", None))
+
 X86_64 = ARCHES["x86_64"]
 ENTRY_ARGS = "root=UUID=%s ro quiet" % ROOT_UUID  # grub.cfg's default entry
 NO_KEXEC_EXPECTED = {"release": None, "cmdline": None}

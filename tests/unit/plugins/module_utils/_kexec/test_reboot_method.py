@@ -1,0 +1,75 @@
+"""kexec_reboot's method auto: the legacy loader where the host allows it and is booted by BIOS,
+the file syscall otherwise, and the file syscall again when the host refuses kexec_load."""
+
+import errno
+import os
+
+import pytest
+
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import SyscallError
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import reboot
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.loader import Kexec, LoadRequest
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.syscalls import ARCHES
+
+from .legacy import legacy_fakes
+
+X86_64 = ARCHES["x86_64"]
+
+
+@pytest.fixture
+def legacy_host(host):
+    """The fake host (BIOS, x86_64, no lockdown), with what the legacy loader reads."""
+    legacy_fakes.host(host.root)
+    legacy_fakes.bzimage(host.kernel())
+    return host
+
+
+def test_bios_x86_64_host_reboots_by_legacy(kexec, legacy_host):
+    method, why = reboot.reboot_method(kexec)
+    assert method == "legacy" and "without purgatory's digest pass" in why
+
+
+@pytest.mark.parametrize("change", ["efi", "lockdown", "load_disabled", "no_kexec_config", "arch"])
+def test_hosts_where_legacy_loses_something_keep_auto(kexec, legacy_host, change):
+    if change == "efi":
+        os.makedirs(legacy_host.path("sys/firmware/efi"))
+    elif change == "lockdown":
+        legacy_host.set_sys("sys/kernel/security/lockdown", "none [integrity] confidentiality")
+    elif change == "load_disabled":
+        legacy_host.set_sys("proc/sys/kernel/kexec_load_disabled", 1)
+    elif change == "no_kexec_config":
+        legacy_host.write("boot/config-%s" % legacy_host.read("proc/sys/kernel/osrelease").strip(),
+                          "# CONFIG_KEXEC is not set\nCONFIG_KEXEC_FILE=y\n")
+    else:
+        kexec = Kexec(root=legacy_host.root, arch=ARCHES["aarch64"], euid=0)
+    assert reboot.reboot_method(kexec) == ("auto", None)
+
+
+def test_prepare_loads_by_legacy_and_says_why(kexec, legacy_host, kernel):
+    plan = reboot.prepare(kexec, LoadRequest(), False, "none", False)
+    assert plan["loaded"]["method"] == "legacy"
+    assert "BIOS x86_64 host" in plan["method_reason"]
+    assert [call[0] for call in kernel.recorder.calls] == [X86_64.kexec_load]
+
+
+def test_legacy_refused_by_the_host_is_retried_by_the_file_syscall(kexec, legacy_host, kernel):
+    kernel.recorder.errors = [errno.EPERM, 0]  # kexec_load refused (an IMA policy), kexec_file_load accepted
+    plan = reboot.prepare(kexec, LoadRequest(), False, "none", False)
+    assert plan["loaded"]["method"] == "file"
+    assert "kexec_load was refused" in plan["method_reason"] and "EPERM" in plan["method_reason"]
+    assert [call[0] for call in kernel.recorder.calls] == [X86_64.kexec_load, X86_64.kexec_file_load]
+
+
+def test_legacy_refusing_the_image_is_an_error_not_a_retry(kexec, legacy_host, kernel):
+    kernel.recorder.errors = [errno.EINVAL]
+    with pytest.raises(SyscallError) as caught:
+        reboot.prepare(kexec, LoadRequest(), False, "none", False)
+    assert caught.value.errno == errno.EINVAL
+    assert [call[0] for call in kernel.recorder.calls] == [X86_64.kexec_load]
+
+
+@pytest.mark.parametrize("method, syscall", [("file", "kexec_file_load"), ("legacy", "kexec_load")])
+def test_a_method_the_user_names_is_used_as_named(kexec, legacy_host, kernel, method, syscall):
+    plan = reboot.prepare(kexec, LoadRequest(method=method), True, "none", False)
+    assert plan["loaded"]["method"] == method
+    assert [call[0] for call in kernel.recorder.calls] == [getattr(X86_64, syscall)]
