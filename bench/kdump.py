@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -67,10 +66,10 @@ def main():
             rows.append((size, passed, result, wall))
             if passed:
                 test = result["test"]
+                fits = (result.get("capture") or {}).get("fits")
                 print("%-6s reserved %4d MiB  crash to answer %6ss  dump %5.1f MiB %-9s  check said fits=%s  "
                       "(role run %.0fs)" % (size, result["crash_reserved"] // MIB, test["seconds_to_answer"],
-                                           int(test["size"]) / MIB, test["format"],
-                                           (result.get("capture") or {}).get("fits"), wall), flush=True)
+                                            int(test["size"]) / MIB, test["format"], fits, wall), flush=True)
             else:
                 print("%-6s FAILED after %.0fs:\n%s" % (size, wall, result), flush=True)
                 break

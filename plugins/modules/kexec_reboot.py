@@ -34,7 +34,7 @@ description:
     soon as its sshd answers. Where the controller cannot reach the SSH port directly (a jump host), it polls
     with bounded remote reads instead.
   - While the old boot still answers, its C(boot_id) is read 5, 10, 20 and 40 seconds into the wait and then
-    every 40 seconds: a new C(boot_id) ends the wait even if the probes never saw sshd go, and an old boot
+    every 40 seconds. A new C(boot_id) ends the wait even if the probes never saw sshd go, and an old boot
     that systemd still calls running 30 seconds after the reboot was started fails the task at once (the
     reboot never began) instead of waiting for O(reboot_timeout).
   - Every wait is bounded (the module run by O(reboot_timeout); each remote call by O(connect_timeout) plus

@@ -22,6 +22,7 @@ def reboot_auto_loads_by_file(monkeypatch):
     ``method: auto`` on BIOS x86_64 hosts is tested in test_reboot_method.py."""
     monkeypatch.setattr(reboot, "reboot_method", lambda kexec: ("auto", None))
 
+
 ENTRY_ARGS = "root=UUID=%s ro quiet" % ROOT_UUID
 
 

@@ -22,6 +22,7 @@ def reboot_auto_loads_by_file(monkeypatch):
     ``method: auto`` on BIOS x86_64 hosts is tested in test_reboot_method.py."""
     monkeypatch.setattr(reboot, "reboot_method", lambda kexec: ("auto", None))
 
+
 NONCE = "5f0c3a9e1b7d4c2e8a6f0b1d3c5e7a9f"
 
 

@@ -27,6 +27,7 @@ def reboot_auto_loads_by_file(monkeypatch):
     ``method: auto`` on BIOS x86_64 hosts is tested in test_reboot_method.py."""
     monkeypatch.setattr(reboot, "reboot_method", lambda kexec: ("auto", None))
 
+
 X86_64 = ARCHES["x86_64"]
 ENTRY_ARGS = "root=UUID=%s ro quiet" % ROOT_UUID  # grub.cfg's default entry
 NO_KEXEC_EXPECTED = {"release": None, "cmdline": None}
