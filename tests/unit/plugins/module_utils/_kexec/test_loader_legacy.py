@@ -16,14 +16,6 @@ from .legacy import legacy_fakes
 X86_64 = ARCHES["x86_64"]
 
 
-@pytest.fixture
-def legacy_host(host):
-    """The fake host, with what the legacy loader reads and a kernel with a full setup header."""
-    legacy_fakes.host(host.root)
-    legacy_fakes.bzimage(host.kernel())
-    return host
-
-
 def request(host, **fields):
     fields.setdefault("kernel", host.kernel())
     fields.setdefault("initrd", host.initrd())

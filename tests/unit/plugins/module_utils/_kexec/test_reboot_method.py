@@ -11,17 +11,8 @@ from ansible_collections.kernel.kexec.plugins.module_utils._kexec import reboot
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.loader import Kexec, LoadRequest
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.syscalls import ARCHES
 
-from .legacy import legacy_fakes
 
 X86_64 = ARCHES["x86_64"]
-
-
-@pytest.fixture
-def legacy_host(host):
-    """The fake host (BIOS, x86_64, no lockdown), with what the legacy loader reads."""
-    legacy_fakes.host(host.root)
-    legacy_fakes.bzimage(host.kernel())
-    return host
 
 
 def test_bios_x86_64_host_reboots_by_legacy(kexec, legacy_host):
