@@ -182,6 +182,15 @@ from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel.reserve 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import run_module
 
 
+def tool_runner(module):
+    """module.run_command for the bootloader tools, with a tool that cannot be started (not installed)
+    raised rather than failed at once: fail_json there would leave files written before it (grubby's
+    entries, before zipl) unrestored; raised, the backend restores every file, then fails."""
+    def run(argv):
+        return module.run_command(argv, handle_exceptions=False)
+    return run
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -200,7 +209,7 @@ def main():
         result = ensure_reservation(
             size=params["size"], state=params["state"], bootloader_name=params["bootloader"],
             kernel=params["kernel"], shrink_to=params["shrink_to"], check_mode=module.check_mode,
-            runner=module.run_command, force=params["force"],
+            runner=tool_runner(module), force=params["force"],
         )
         for warning in result.pop("warnings", []):
             module.warn(warning)

@@ -233,7 +233,10 @@ class Bootloader:
     # --- shared ----------------------------------------------------------
 
     def run(self, argv, what):
-        rc, out, err = self.runner(argv)
+        try:
+            rc, out, err = self.runner(argv)
+        except OSError as exc:  # not installed, not executable: the caller restores what it wrote
+            raise KexecError("%s failed: %s could not be started: %s" % (what, argv[0], exc.strerror or exc))
         if rc != 0:
             raise KexecError("%s failed (%s, rc=%d): %s" % (what, " ".join(argv), rc, (err or out).strip()))
         return out

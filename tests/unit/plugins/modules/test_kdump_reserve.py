@@ -73,7 +73,7 @@ def test_main_passes_its_parameters(fake, run_module):
                shrink_to="144M")
     [call] = fake.calls
     runner = call.pop("runner")
-    assert isinstance(runner.__self__, AnsibleModule) and runner == runner.__self__.run_command
+    assert runner.__qualname__ == "tool_runner.<locals>.run"
     assert call == {"size": "256M", "state": "present", "bootloader_name": "grub", "kernel": "6.1.0-28-amd64",
                     "shrink_to": "144M", "check_mode": False, "force": False}
 
@@ -175,3 +175,17 @@ def test_force_writes_it_with_a_warning(host, fake, run_module, check_mode):
     [warning] = result["warnings"]
     assert "force: true writes it anyway: ',low' alone reserves nothing" in json.dumps(warning)
     assert ("crashkernel=256M,low" in bf.effective_args(host.root)) is not check_mode
+
+
+def test_a_tool_that_cannot_start_is_raised_to_the_backend_not_failed_at_once(monkeypatch):
+    # fail_json inside run_command would exit before the backend restores what it wrote.
+    seen = []
+
+    def run_command(self, argv, **kwargs):
+        seen.append((argv, kwargs))
+        raise FileNotFoundError(2, "No such file or directory", argv[0])
+    monkeypatch.setattr(AnsibleModule, "run_command", run_command)
+    module = AnsibleModule.__new__(AnsibleModule)
+    with pytest.raises(FileNotFoundError):
+        kdump_reserve.tool_runner(module)(["zipl"])
+    assert seen == [(["zipl"], {"handle_exceptions": False})]

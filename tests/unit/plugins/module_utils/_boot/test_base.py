@@ -489,3 +489,21 @@ def test_restore_leaves_an_untouched_file_alone(tmp_path, files):
     inode = os.stat(files["dropin"]).st_ino
     assert loader._restore(backups) == []
     assert os.stat(files["dropin"]).st_ino == inode
+
+
+def test_a_read_only_file_system_is_one_clear_error_and_changes_nothing(tmp_path, files, monkeypatch):
+    # /etc or /boot mounted read-only: the first backup copy fails. One KexecError naming the file
+    # system's refusal, no traceback, nothing written, nothing left behind.
+    loader = Recording(str(tmp_path))
+    loader.watch = []
+    before = {key: read_bytes(path) for key, path in files.items() if os.path.exists(path)}
+    listing = sorted(os.listdir(os.path.dirname(files["grub"])))
+
+    def read_only(src, dst, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), dst)
+    monkeypatch.setattr(base.shutil, "copy2", read_only)
+    with pytest.raises(KexecError) as caught:
+        loader.apply(changes_for(files), set_crashkernel("256M"))
+    assert "Read-only file system" in caught.value.msg and "Traceback" not in caught.value.msg
+    assert {key: read_bytes(path) for key, path in files.items() if os.path.exists(path)} == before
+    assert sorted(os.listdir(os.path.dirname(files["grub"]))) == listing

@@ -1,5 +1,6 @@
 """bootloader.bls: BLS entries and /etc/kernel/cmdline, edited directly (systemd-boot) or through grubby."""
 
+import errno
 import os
 import re
 
@@ -604,3 +605,19 @@ def test_a_stale_kernelopts_no_entry_uses_is_planned_too(tree):
     loader.apply(changes, SET)
     assert "crashkernel=256M" in grubenv_kernelopts(tree).split()
     assert loader.plan_edit(SET) == []
+
+
+def test_zipl_missing_after_grubby_is_a_clear_error_and_restores_every_file(tree):
+    # The module's runner raises for a tool that is not installed (run_command with
+    # handle_exceptions=False): grubby has edited the entries already, so every file goes back.
+    fedora(tree)
+    before = tree.snapshot(backups=False)
+    runner, loader = s390x_grubby(tree)
+
+    def not_installed(argv):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
+    runner.tools["zipl"] = not_installed
+    with pytest.raises(KexecError, match="No such file or directory") as caught:
+        loader.apply(loader.plan_edit(SET), SET)
+    assert "zipl" in caught.value.msg and "Traceback" not in caught.value.msg
+    assert tree.snapshot(backups=False) == before
