@@ -7,7 +7,9 @@ Shaped like ansible.builtin.reboot (phases as methods, one deadline), but the
 wait is built to be quick and never to hang:
 
 - the module on the target loads the kernel and forks the reboot, so the task
-  knows the old boot_id and the exact release and command line to expect;
+  knows the old boot_id and the exact release and command line to expect; the
+  reboot starts once the module's process has exited, and its child removes the
+  module's tmp dir, so no command follows the module to a host going down;
 - the SSH control master is dropped right after, so no command rides a stale
   ControlPersist connection into the reboot (the hang of ansible/ansible#84573);
 - the host is polled with bare SSH-banner probes every quarter second while it
@@ -138,7 +140,9 @@ class ActionModule(ActionBase):
             result["rebooted"] = False
             return result
         result["rebooted"] = True
-        self.remove_remote_tmp(min(args["connect_timeout"] + self.EXTRA_CALL_TIME, deadline - self._clock()))
+        # The module's tmp dir is removed on the target by the reboot's child (or kept: keep_remote_files):
+        # nothing more is sent to a host that is going down, and cleanup() has nothing to do on the new boot.
+        self._connection._shell.tmpdir = None
         original_timeout = self._set_connect_timeout(args["connect_timeout"])
         try:
             self.drop_connection()
@@ -164,17 +168,6 @@ class ActionModule(ActionBase):
         return self.bounded(lambda: self._execute_module(module_name="kernel.kexec.kexec_reboot", module_args=args,
                                                          task_vars=task_vars),
                             max(deadline - self._clock(), 0))
-
-    def remove_remote_tmp(self, timeout):
-        """Remove the module's remote tmp dir now, in the second before the reboot starts,
-        not over the first (slow) SSH session of the new boot."""
-        tmpdir = self._connection._shell.tmpdir
-        if tmpdir:
-            try:
-                self.bounded(lambda: self._remove_tmp_path(tmpdir, force=True), max(timeout, 0))
-            except AnsibleError as exc:
-                display.vvv("kexec_reboot: removing %s before the reboot failed: %s" % (tmpdir, exc))
-            self._connection._shell.tmpdir = None
 
     # --- phase 2: wait for a new boot ---------------------------------------
 

@@ -71,7 +71,8 @@ options:
     type: str
   pre_reboot_delay:
     description:
-      - Seconds to wait on the target before rebooting, 0 to 3600.
+      - Seconds to wait on the target, counted from the moment the module has answered, before rebooting,
+        0 to 3600. With 0 the reboot starts a fifth of a second after the answer.
     type: int
     default: 0
   post_reboot_delay:
@@ -256,8 +257,25 @@ def main():
     if warning:
         module.warn(warning)
     if not module.check_mode:
-        reboot.start_reboot(plan["method"], plan["systemd"], params["pre_reboot_delay"], params["msg"])
+        tmpdir = tmpdir_to_remove(module)
+        reboot.start_reboot(plan["method"], plan["systemd"], params["pre_reboot_delay"], params["msg"],
+                            remove_dir=tmpdir)
+        if tmpdir:
+            # Ansible's own hand-over (async_wrapper uses it): the controller leaves the tmp dir to the
+            # reboot's child and sends no command to a host that is going down.
+            plan["_ansible_suppress_tmpdir_delete"] = True
     module.exit_json(**plan)
+
+
+def tmpdir_to_remove(module):
+    """The remote tmp dir the controller made for this module, unless the user keeps remote files.
+
+    Only a directory named as Ansible names its own ("-tmp-" in it, as the controller checks before it
+    removes one), so nothing else is ever removed."""
+    tmpdir = getattr(module, "_tmpdir", None)  # _ansible_tmpdir, set by the controller
+    if not tmpdir or getattr(module, "_keep_remote_files", False):
+        return None
+    return tmpdir if "-tmp-" in os.path.basename(tmpdir.rstrip("/")) else None
 
 
 if __name__ == "__main__":

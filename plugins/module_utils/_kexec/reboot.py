@@ -5,10 +5,13 @@
 
 Private to the kernel.kexec collection. ``prepare`` decides the method and what
 the controller must find after the reboot; ``start_reboot`` forks a detached
-child that, after a short delay (so the module's answer gets back over SSH),
-runs ``systemctl kexec`` (or ``systemctl reboot`` for the firmware fallback)
-where systemd runs, and otherwise syncs and makes the reboot syscall itself.
-Nothing skips service shutdown when systemd is there to do it.
+child that waits until the module's process has exited (its answer is then
+on its way back over SSH: no blind delay), removes the module's remote tmp
+dir when asked to (so the controller sends nothing more to a host that is
+going down, as async_wrapper does), and runs ``systemctl kexec`` (or
+``systemctl reboot`` for the firmware fallback) where systemd runs, and
+otherwise syncs and makes the reboot syscall itself. Nothing skips service
+shutdown when systemd is there to do it.
 
 ``method: auto`` means something else here than for kexec_load: a reboot is
 where the legacy loader pays off (no purgatory, so no sha256 pass over every
@@ -26,6 +29,8 @@ from __future__ import annotations
 import errno
 import os
 import re
+import select
+import shutil
 import time
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, KexecUnavailable, SyscallError
@@ -33,8 +38,11 @@ from ansible_collections.kernel.kexec.plugins.module_utils._kexec import syscall
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.methods import usable
 
 LOAD_KEYS = ("kernel", "initrd", "cmdline", "append", "remove")
-# Seconds the detached child waits before rebooting, so the module's result reaches the controller.
-MIN_DELAY = 1
+# The detached child reboots this many seconds after the module's process has exited: by then sshd
+# holds the whole answer, and systemd stops sshd's sessions a good while after the reboot job starts.
+SETTLE_DELAY = 0.2
+# The module's process exits right after printing its answer; the child never waits longer than this.
+PARENT_EXIT_TIMEOUT = 10
 
 # What a load syscall returns when this host cannot kexec (not: this image or command line is wrong).
 # EPERM: kexec_load_disabled, lockdown or the load limit (root is checked before); EACCES: an IMA
@@ -169,16 +177,34 @@ def reboot_command(method, msg):
     return command
 
 
-def start_reboot(method, systemd, delay=0, msg=None, arch=None):
-    """Fork a detached child that reboots after ``delay`` seconds; return at once in the parent."""
-    if os.fork():
+def start_reboot(method, systemd, delay=0, msg=None, arch=None, remove_dir=None):
+    """Fork a detached child that reboots once this process has exited; return at once in the parent.
+
+    The child learns of the exit from a pipe: this process holds its write end until it exits, so the
+    child's read end then sees end-of-file. It then removes ``remove_dir`` (the module's remote tmp
+    dir, where the controller asked for its removal) and reboots ``delay`` seconds later, at least
+    SETTLE_DELAY.
+    """
+    exit_seen, held_until_exit = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(exit_seen)
+        os.close(held_until_exit)
+        raise
+    if pid:
+        os.close(exit_seen)
         return
     try:
+        os.close(held_until_exit)
         os.setsid()
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)  # the SSH session must not wait for this child
-        time.sleep(max(delay, MIN_DELAY))
+        select.select([exit_seen], [], [], PARENT_EXIT_TIMEOUT)  # readable (end-of-file) once the module exited
+        if remove_dir:
+            shutil.rmtree(remove_dir, ignore_errors=True)
+        time.sleep(max(delay, SETTLE_DELAY))
         if systemd:
             env = dict(os.environ, SYSTEMCTL_SKIP_AUTO_KEXEC="1") if method == "full" else os.environ
             os.execvpe("systemctl", reboot_command(method, msg), env)

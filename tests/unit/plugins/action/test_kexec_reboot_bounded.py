@@ -99,18 +99,6 @@ def test_hung_module_run_is_cut_at_reboot_timeout(harness):
     assert harness.target.probes == [] and tracked.used == []  # no wait after a lost answer
 
 
-def test_hung_tmp_removal_is_cut_and_its_connection_retired(harness, tracked):
-    harness.connection._shell.tmpdir = "/root/.ansible/tmp/ansible-tmp-1"
-    tracked.action._remove_tmp_path = tracked.hang
-    harness.target.banners = [False, True]
-    result = tracked.run()
-    assert tracked.took < 2
-    assert "failed" not in result and result["boot_id"] == NEW_BOOT
-    [fresh] = tracked.fresh
-    assert [connection for _cmd, connection in tracked.used] == [fresh]
-    assert harness.connection._shell.tmpdir is None
-
-
 def test_timed_out_read_never_reuses_the_abandoned_connection(harness, tracked):
     harness.target.reads = [threading.Event(), boot(NEW_BOOT)]  # the first read hangs
     old = harness.connection

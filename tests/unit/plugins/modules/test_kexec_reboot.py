@@ -26,6 +26,18 @@ def reboot_auto_loads_by_file(monkeypatch):
 ENTRY_ARGS = "root=UUID=%s ro quiet" % ROOT_UUID
 
 
+class Started(list):
+    """Calls of reboot.start_reboot as (method, systemd, delay, msg); ``remove_dirs``: each call's remove_dir."""
+
+    def __init__(self):
+        super().__init__()
+        self.remove_dirs = []
+
+    def __call__(self, *args, remove_dir=None):
+        self.append(args)
+        self.remove_dirs.append(remove_dir)
+
+
 @pytest.fixture
 def started(monkeypatch):
     """Calls of reboot.start_reboot; os.fork and os.execvpe refuse in case anything slips past."""
@@ -33,8 +45,8 @@ def started(monkeypatch):
         raise AssertionError("a real fork or exec was attempted")
     monkeypatch.setattr(reboot.os, "fork", refuse)
     monkeypatch.setattr(reboot.os, "execvpe", refuse)
-    calls = []
-    monkeypatch.setattr(reboot, "start_reboot", lambda *args: calls.append(args))
+    calls = Started()
+    monkeypatch.setattr(reboot, "start_reboot", calls)
     return calls
 
 
@@ -64,6 +76,22 @@ def test_loads_then_starts_the_reboot(run, host, kernel, started, systemd):
     assert result["expected"] == {"release": RELEASE, "cmdline": ENTRY_ARGS}
     assert [load["kernel"] for load in kernel.loads] == [host.kernel()]
     assert started == [("kexec", systemd, 7, "patch night")]
+
+
+ANSIBLE_TMPDIR = "/root/.ansible/tmp/ansible-tmp-1796180670.47-27622-1234/"
+
+
+@pytest.mark.parametrize("extra, removed", [
+    ({"_ansible_tmpdir": ANSIBLE_TMPDIR}, ANSIBLE_TMPDIR),
+    ({"_ansible_tmpdir": ANSIBLE_TMPDIR, "_ansible_keep_remote_files": True}, None),  # the user keeps them
+    ({"_ansible_tmpdir": "/root/work/"}, None),  # not a directory Ansible named: never removed
+    ({}, None),  # pipelining: no tmp dir
+])
+def test_reboot_child_takes_over_the_tmp_dir(run, kernel, started, extra, removed):
+    rc, result = run(**extra)
+    assert rc == 0 and started.remove_dirs == [removed]
+    # The controller's cue (it pops the key) to leave the directory to the target and send nothing more.
+    assert result.get("_ansible_suppress_tmpdir_delete", False) is (removed is not None)
 
 
 def test_check_mode_starts_nothing(run, kernel, started):

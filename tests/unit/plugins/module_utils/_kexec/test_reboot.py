@@ -251,6 +251,7 @@ class FakeProcess:
     """
 
     DEVNULL_FD = 917
+    EXIT_SEEN_FD, HELD_FD = 31, 32  # the pipe: the child's end, the end the module holds until it exits
 
     def __init__(self, fork_returns):
         self.events = []
@@ -259,22 +260,41 @@ class FakeProcess:
 
     def start(self, *args, **kwargs):
         """Call start_reboot; return ('returned', value) or ('_exit', code)."""
-        fakes = {"fork": self.fork, "setsid": self.setsid, "open": self.open, "dup2": self.dup2,
-                 "execvpe": self.execvpe, "_exit": self._exit}
+        fakes = {"pipe": self.pipe, "fork": self.fork, "close": self.close, "setsid": self.setsid, "open": self.open,
+                 "dup2": self.dup2, "execvpe": self.execvpe, "_exit": self._exit}
         fakes.update(self.replace)
         with pytest.MonkeyPatch.context() as patch:
             for name, fake in fakes.items():
                 patch.setattr(reboot.os, name, fake)
             patch.setattr(reboot.time, "sleep", self.sleep)
+            patch.setattr(reboot.select, "select", self.select)
+            patch.setattr(reboot.shutil, "rmtree", self.rmtree)
             patch.setattr(syscalls.os, "sync", lambda: self.events.append(("sync",)))
             try:
                 return "returned", reboot.start_reboot(*args, **kwargs)
             except ChildExit as exited:
                 return "_exit", exited.args[0]
 
+    def pipe(self):
+        self.events.append(("pipe",))
+        return self.EXIT_SEEN_FD, self.HELD_FD
+
     def fork(self):
         self.events.append(("fork",))
+        if isinstance(self.fork_returns, BaseException):
+            raise self.fork_returns
         return self.fork_returns
+
+    def close(self, fd):
+        self.events.append(("close", fd))
+
+    def select(self, readable, writable, errors, timeout):
+        """The module's process has exited: end-of-file on the pipe."""
+        self.events.append(("wait for exit", tuple(readable), timeout))
+        return readable, [], []
+
+    def rmtree(self, path, ignore_errors=False):
+        self.events.append(("rmtree", path, ignore_errors))
 
     def setsid(self):
         self.events.append(("setsid",))
@@ -314,21 +334,40 @@ def run_child(child, *args, **kwargs):
     return code
 
 
-DETACH = [("fork",), ("setsid",), ("open", os.devnull, os.O_RDWR)] + [
-    ("dup2", FakeProcess.DEVNULL_FD, fd) for fd in (0, 1, 2)]
+DETACH = [("pipe",), ("fork",), ("close", FakeProcess.HELD_FD), ("setsid",), ("open", os.devnull, os.O_RDWR)] + [
+    ("dup2", FakeProcess.DEVNULL_FD, fd) for fd in (0, 1, 2)] + [
+    ("wait for exit", (FakeProcess.EXIT_SEEN_FD,), reboot.PARENT_EXIT_TIMEOUT)]
 
 
-def test_parent_returns_at_once(fake_syscall):
+def test_parent_returns_at_once_holding_the_pipe(fake_syscall):
     parent = FakeProcess(fork_returns=4242)
-    assert parent.start("kexec", True, delay=30, msg="m") == ("returned", None)
-    assert parent.events == [("fork",)]
+    assert parent.start("kexec", True, delay=30, msg="m", remove_dir="/root/.ansible/tmp/ansible-tmp-1") == (
+        "returned", None)
+    # The write end stays open in the module's process until it exits: that is the child's cue.
+    assert parent.events == [("pipe",), ("fork",), ("close", FakeProcess.EXIT_SEEN_FD)]
     assert fake_syscall.calls == []
 
 
-@pytest.mark.parametrize("delay, slept", [(0, reboot.MIN_DELAY), (0.2, reboot.MIN_DELAY), (7, 7)])
-def test_child_waits_at_least_min_delay(child, delay, slept):
+def test_failed_fork_closes_the_pipe():
+    parent = FakeProcess(fork_returns=OSError(errno.EAGAIN, "fork"))
+    with pytest.raises(OSError):
+        parent.start("kexec", True)
+    assert parent.events == [("pipe",), ("fork",), ("close", FakeProcess.EXIT_SEEN_FD),
+                             ("close", FakeProcess.HELD_FD)]
+
+
+@pytest.mark.parametrize("delay, slept", [(0, reboot.SETTLE_DELAY), (0.1, reboot.SETTLE_DELAY), (7, 7)])
+def test_child_waits_for_the_module_to_exit_then_the_delay(child, delay, slept):
     run_child(child, "kexec", True, delay=delay)
-    assert ("sleep", slept) in child.events
+    assert child.events[len(DETACH) - 1][0] == "wait for exit"
+    assert child.events[len(DETACH)] == ("sleep", slept)
+
+
+def test_child_removes_the_tmp_dir_after_the_module_exited(child):
+    run_child(child, "kexec", True, remove_dir="/root/.ansible/tmp/ansible-tmp-1")
+    assert child.events[:len(DETACH)] == DETACH
+    assert child.events[len(DETACH)] == ("rmtree", "/root/.ansible/tmp/ansible-tmp-1", True)
+    assert child.names()[len(DETACH) + 1:] == ["sleep", "execvpe", "_exit"]
 
 
 @pytest.mark.parametrize("method, msg, verb, skip_auto_kexec", [
@@ -372,5 +411,5 @@ def test_child_exits_when_detaching_fails(child, fake_syscall):
         raise PermissionError(errno.EPERM, "setsid")
     child.replace["setsid"] = setsid
     assert run_child(child, "kexec", True) == 1
-    assert child.names() == ["fork", "_exit"]
+    assert child.names() == ["pipe", "fork", "close", "_exit"]
     assert fake_syscall.calls == []
