@@ -87,7 +87,7 @@ def reboot_method(kexec):
     """(method, why) for kexec_reboot's ``method: auto`` on this host: see the module docstring."""
     if "legacy" not in usable(kexec.state, kexec.arch.name, syscalls.ARCHES):
         return "auto", None
-    if os.path.isdir(os.path.join(kexec.root, "sys/firmware/efi")):
+    if kexec.state.efi:
         return "auto", None
     return "legacy", ("kexec_reboot loads by kexec_load on this BIOS x86_64 host (method auto): the new kernel "
                       "starts without purgatory's digest pass over every segment")

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import SyscallError
+from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import reboot
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.loader import Kexec, LoadRequest
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.syscalls import ARCHES
@@ -33,6 +34,12 @@ def test_hosts_where_legacy_loses_something_keep_auto(kexec, legacy_host, change
                           "# CONFIG_KEXEC is not set\nCONFIG_KEXEC_FILE=y\n")
     else:
         kexec = Kexec(root=legacy_host.root, arch=ARCHES["aarch64"], euid=0)
+    assert reboot.reboot_method(kexec) == ("auto", None)
+
+
+def test_efi_is_the_host_states_answer(kexec, legacy_host, monkeypatch):
+    """reboot_method asks KernelState.efi (the check the legacy plan's EFI note uses too)."""
+    monkeypatch.setattr(KernelState, "efi", property(lambda self: True))
     assert reboot.reboot_method(kexec) == ("auto", None)
 
 
