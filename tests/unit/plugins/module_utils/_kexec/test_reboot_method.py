@@ -66,6 +66,29 @@ def test_legacy_refusing_the_image_is_an_error_not_a_retry(kexec, legacy_host, k
     assert [call[0] for call in kernel.recorder.calls] == [X86_64.kexec_load]
 
 
+def test_the_file_syscall_refusing_too_is_its_error_and_no_third_try(kexec, legacy_host, kernel):
+    kernel.recorder.errors = [errno.EPERM, errno.EACCES]
+    with pytest.raises(SyscallError) as caught:
+        reboot.prepare(kexec, LoadRequest(), False, "none", False)
+    assert caught.value.errno == errno.EACCES
+    assert [call[0] for call in kernel.recorder.calls] == [X86_64.kexec_load, X86_64.kexec_file_load]
+
+
+def test_legacy_the_user_names_is_not_retried_when_refused(kexec, legacy_host, kernel):
+    kernel.recorder.errors = [errno.EPERM]
+    with pytest.raises(SyscallError) as caught:
+        reboot.prepare(kexec, LoadRequest(method="legacy"), True, "none", False)
+    assert caught.value.errno == errno.EPERM
+    assert [call[0] for call in kernel.recorder.calls] == [X86_64.kexec_load]
+
+
+def test_legacy_already_loaded_keeps_the_loaders_reason(kexec, legacy_host, kernel):
+    reboot.load_for_reboot(kexec, LoadRequest(), False)
+    again = reboot.load_for_reboot(kexec, LoadRequest(), False)
+    assert not again["changed"] and again["method_reason"].startswith("already loaded")
+    assert [call[0] for call in kernel.recorder.calls] == [X86_64.kexec_load]
+
+
 @pytest.mark.parametrize("method, syscall", [("file", "kexec_file_load"), ("legacy", "kexec_load")])
 def test_a_method_the_user_names_is_used_as_named(kexec, legacy_host, kernel, method, syscall):
     plan = reboot.prepare(kexec, LoadRequest(method=method), True, "none", False)
