@@ -64,8 +64,9 @@ class SerialTail(threading.Thread):
     def __init__(self, path):
         super().__init__(daemon=True)
         self.path = path
-        self.lines = []  # (time, text)
+        self.lines = []  # (time, text), only ever appended to
         self.stop = threading.Event()
+        self.searches = {}  # (pattern, after, before) -> (lines read so far, the stamp found or None)
 
     def run(self):
         with open(self.path, "rb") as handle:
@@ -82,11 +83,21 @@ class SerialTail(threading.Thread):
                     self.stop.wait(0.05)
 
     def first(self, pattern, after, before=None):
-        """When the first line matching ``pattern`` arrived after ``after`` (and before ``before``)."""
-        for stamp, text in list(self.lines):
-            if stamp >= after and (before is None or stamp <= before) and pattern.search(text):
-                return stamp
-        return None
+        """When the first line matching ``pattern`` arrived after ``after`` (and before ``before``).
+
+        The same search asked again (LoginProbe asks every 50 ms) reads only the lines that came
+        since it last looked: the lines before those did not match, and their answer cannot change.
+        """
+        key = (pattern, after, before)
+        read, found = self.searches.get(key, (0, None))
+        if found is None:
+            new = self.lines[read:]
+            for stamp, text in new:
+                if stamp >= after and (before is None or stamp <= before) and pattern.search(text):
+                    found = stamp
+                    break
+            self.searches[key] = (read + len(new), found)
+        return found
 
 
 class LoginProbe(threading.Thread):

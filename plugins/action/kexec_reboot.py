@@ -34,6 +34,7 @@ wait is built to be quick and never to hang:
 from __future__ import annotations
 
 import contextvars
+import itertools
 import secrets
 import socket
 import threading
@@ -231,14 +232,10 @@ class ActionModule(ActionBase):
 
     def old_boot_read_times(self, began):
         """When to read the boot_id while sshd has not been seen going away: OLD_BOOT_READS, then
-        every OLD_BOOT_READS[-1] seconds."""
-        for offset in self.OLD_BOOT_READS:
-            yield began + offset
-        step = self.OLD_BOOT_READS[-1]
-        offset = self.OLD_BOOT_READS[-1]
-        while True:
-            offset += step
-            yield began + offset
+        every OLD_BOOT_READS[-1] seconds after the last of them."""
+        every = self.OLD_BOOT_READS[-1]
+        offsets = itertools.chain(self.OLD_BOOT_READS, itertools.count(2 * every, every))
+        return (began + offset for offset in offsets)
 
     def _ssh_endpoint(self):
         """(host, port) to probe; port None when the connection is not SSH-like."""

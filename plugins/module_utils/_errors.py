@@ -43,6 +43,14 @@ class KexecUnavailable(KexecError):
     """
 
 
+class Unreadable(KexecError):
+    """A file that is there but this user may not read (PermissionError): never taken for a missing one."""
+
+    def __init__(self, path):
+        super(Unreadable, self).__init__("%s cannot be read: run as root (become: true)" % path, path=path)
+        self.path = path
+
+
 class SyscallError(KexecError):
     """A syscall returned -1: keeps the call name and errno for the caller."""
 
@@ -95,4 +103,4 @@ def syscall_error(call, err, context=""):
     return SyscallError(call, err, msg)
 
 
-__all__ = ("KexecError", "KexecUnavailable", "SyscallError", "ADVICE", "run_module", "syscall_error")
+__all__ = ("KexecError", "KexecUnavailable", "SyscallError", "Unreadable", "ADVICE", "run_module", "syscall_error")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ansible_collections.kernel.kexec.plugins.module_utils._boot.entry import default_entry
 from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel.kernel import current_value
-from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, Unreadable
 from ansible_collections.kernel.kexec.plugins.module_utils._host.arch import host_machine
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState, crash_reserved
 from ansible_collections.kernel.kexec.plugins.module_utils._kdump.facts import kdump_facts
@@ -28,8 +28,9 @@ def gather(root="/", machine=None):
     """Every fact below ``root`` (the kdump unit's state comes from _kdump.facts.add_service_state).
 
     Without root most facts are still there (the readers that meet root-only
-    files say so in the facts); a root-only file no reader expected fails with
-    advice instead of a traceback.
+    files say so in the facts, and ``warnings`` lists what is unknown for that
+    reason); a root-only file no reader expected fails with advice instead of a
+    traceback.
     """
     try:
         return _gather(root, machine)
@@ -43,8 +44,8 @@ def _gather(root, machine):
     machine = host_machine(machine)
     regions = state.crash_regions()
     reserved = crash_reserved(regions, state.kexec_crash_size)
-    entry = default_entry(root, state.release)
-    return {
+    entry, entry_fact, warnings = _default_entry(root, state.release)
+    facts = {
         "arch": machine,
         "kexec_supported": state.kexec_supported,
         "loaded": state.kexec_loaded,
@@ -61,13 +62,28 @@ def _gather(root, machine):
         "kernel_release": state.release,
         "cmdline": state.cmdline,
         "boot_id": state.boot_id,
-        "default_entry": entry.as_dict() if entry else None,
+        "default_entry": entry_fact,
         "crashkernel": {
             "active": current_value(state.cmdline),
             "configured": current_value(entry.args or "") if entry else None,
         },
         "kdump": kdump_facts(root, state.release, reserved),
     }
+    if warnings:
+        facts["warnings"] = warnings
+    return facts
+
+
+def _default_entry(root, release):
+    """(entry or None, its fact, warnings). A boot file that is there but root's alone (grub.cfg is
+    0600 on Fedora) leaves the entry unknown, not absent: every key null and ``unreadable`` its path."""
+    try:
+        entry = default_entry(root, release)
+    except Unreadable as exc:
+        fact = dict.fromkeys(("kernel", "initrd", "args", "source", "title"))
+        fact["unreadable"] = exc.path
+        return None, fact, ["default_entry is unknown: %s" % exc.msg]
+    return entry, entry.as_dict() if entry else None, []
 
 
 __all__ = ("gather", "usable_methods")

@@ -122,11 +122,16 @@ boot_id:
   returned: always
   type: str
 default_entry:
-  description: The bootloader's default entry (kernel, initrd, args, source, title); null when none is found.
+  description:
+    - The bootloader's default entry (kernel, initrd, args, source, title); null when none is found.
+    - When a file that decides it is there but cannot be read (not root; C(grub.cfg) is 0600 on Fedora), every
+      key is null and C(unreadable) names that file; a warning says to run as root.
   returned: always
   type: dict
 crashkernel:
-  description: The C(crashkernel=) value active (from C(/proc/cmdline)) and configured (in the default entry).
+  description:
+    - The C(crashkernel=) value active (from C(/proc/cmdline)) and configured (in the default entry; null when
+      the entry has none or is unknown).
   returned: always
   type: dict
   sample: {active: 256M, configured: 256M}
@@ -210,7 +215,13 @@ def main():
     module = AnsibleModule(argument_spec={}, supports_check_mode=True)
     # systemctl answers for the kdump unit's state; without it (no systemd) that state stays null.
     runner = module.run_command if module.get_bin_path("systemctl") else None
-    run_module(module, lambda: dict(add_service_state(gather(), runner), changed=False))
+
+    def info():
+        facts = gather()
+        for warning in facts.pop("warnings", []):
+            module.warn(warning)
+        return dict(add_service_state(facts, runner), changed=False)
+    run_module(module, info)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,10 @@ systemd-boot use them), and as the last resort the running release's
 
 from __future__ import annotations
 
-import glob
 import os
 import re
+
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import Unreadable
 
 GRUB_CONFIGS = ("boot/grub/grub.cfg", "boot/grub2/grub.cfg")
 GRUBENV = ("boot/grub/grubenv", "boot/grub2/grubenv")
@@ -35,12 +36,30 @@ class BootEntry:
                 "source": self.source, "title": self.title}
 
 
-def _read(path):
+def _read(root, name):
+    """Text of the boot file ``name`` below ``root``; None when it is missing.
+
+    A file that is there but cannot be read is Unreadable, never taken for missing:
+    grub.cfg is 0600 on Fedora, and without it the default entry is unknown, not absent.
+    """
     try:
-        with open(path, "r") as handle:
+        with open(os.path.join(root, name), "r") as handle:
             return handle.read()
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except PermissionError:
+        raise Unreadable("/" + name)
+
+
+def _entry_names(root, directory):
+    """The ``*.conf`` files of a BLS entry directory below ``root`` (as names below it); [] when it is missing."""
+    try:
+        names = os.listdir(os.path.join(root, directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except PermissionError:
+        raise Unreadable("/" + directory)
+    return [os.path.join(directory, name) for name in names if name.endswith(".conf") and not name.startswith(".")]
 
 
 def _host_path(root, path):
@@ -58,7 +77,7 @@ def _host_path(root, path):
 def _read_grubenv(root):
     env = {}
     for name in GRUBENV:
-        for line in (_read(os.path.join(root, name)) or "").splitlines():
+        for line in (_read(root, name) or "").splitlines():
             key, sep, value = line.partition("=")
             if sep and not key.startswith("#"):
                 env[key] = value
@@ -141,7 +160,7 @@ def _pick(items, selector):
 
 def grub_default_entry(root):
     for name in GRUB_CONFIGS:
-        text = _read(os.path.join(root, name))
+        text = _read(root, name)
         if text is None:
             continue
         items, default = parse_grub_cfg(text)
@@ -173,20 +192,21 @@ def _bls_sort_key(path):
 
 
 def bls_default_entry(root):
-    saved = _read_grubenv(root).get("saved_entry")
     for directory in BLS_DIRS:
-        paths = sorted(glob.glob(os.path.join(root, directory, "*.conf")), key=_bls_sort_key, reverse=True)
-        if not paths:
+        names = sorted(_entry_names(root, directory), key=_bls_sort_key, reverse=True)
+        if not names:
             continue
-        chosen = next((p for p in paths if saved and os.path.basename(p)[:-5] == saved), paths[0])
-        fields = parse_bls(_read(chosen) or "")
+        grubenv = _read_grubenv(root)  # only where there are entries: a GRUB host may never need it
+        saved = grubenv.get("saved_entry")
+        chosen = next((name for name in names if saved and os.path.basename(name)[:-5] == saved), names[0])
+        fields = parse_bls(_read(root, chosen) or "")
         if "linux" not in fields:
             continue
         initrd = fields.get("initrd")
         # Older grubby keeps the shared arguments in grubenv and writes "$kernelopts" here.
-        options = fields.get("options", "").replace("$kernelopts", _read_grubenv(root).get("kernelopts", ""))
+        options = fields.get("options", "").replace("$kernelopts", grubenv.get("kernelopts", ""))
         return BootEntry(_host_path(root, fields["linux"]), _host_path(root, initrd) if initrd else None,
-                         options.strip(), chosen[len(root.rstrip("/")):], fields.get("title"))
+                         options.strip(), "/" + chosen, fields.get("title"))
     return None
 
 

@@ -112,6 +112,12 @@ class KernelState:
         return os.path.exists(os.path.join(self.root, "sys/kernel/kexec_loaded"))
 
     @property
+    def efi(self):
+        """Booted by EFI firmware: the kernel makes /sys/firmware/efi only then
+        (drivers/firmware/efi/efi.c efisubsys_init returns early without EFI_BOOT)."""
+        return os.path.isdir(os.path.join(self.root, "sys/firmware/efi"))
+
+    @property
     def kexec_crash_size(self):
         return _read_int(self.root, "/sys/kernel/kexec_crash_size")
 

@@ -131,7 +131,7 @@ class Kexec:
         line = cmdline_args.edit(base, append=request.append, remove=drop)
         image = kernel_image.inspect(kernel)
         # Method legacy reads both files for its segments: a digest the cache lacks comes from those
-        # bytes (plan_legacy), so the files are not read twice. Until then it is "_pending".
+        # bytes (plan_legacy), so the files are not read twice. Until then it is None (_unknown_digests).
         compute = request.method != "legacy"
         kernel_sha256 = self.digests.sha256(kernel, "kernel", compute)
         initrd_sha256 = self.digests.sha256(initrd, "initrd", compute) if initrd else None
@@ -145,8 +145,6 @@ class Kexec:
             "cmdline": line,
             "source": source,
             "_image": image,
-            "_pending": [name for name, path, value in (("kernel", kernel, kernel_sha256),
-                                                        ("initrd", initrd, initrd_sha256)) if path and value is None],
         }
 
     # --- checks the kernel would make, made first with a better message -----
@@ -203,9 +201,19 @@ class Kexec:
     # --- actions --------------------------------------------------------------
 
     def ensure_loaded(self, request, check_mode=False):
+        """Load what ``request`` asks for unless it is loaded already; the load record is written last.
+
+        The record names the files by the sha256 of the bytes the syscall got, reused from the digest
+        cache while the file's identity (dev, inode, size, mtime, ctime) is unchanged. plan_load
+        hashes a file the cache lacks, except for method legacy: its segment plan reads each file
+        once and plan_legacy hashes those very bytes. So a legacy load with a digest still unknown
+        plans its segments, and runs the checks that come before them, first: only then can it be
+        compared with what is loaded. Every other load is compared first and checked after. A load
+        that fails raises before write_record: it leaves no record of itself.
+        """
         plan = self.plan_load(request)
         before = self.current(request.kind)
-        legacy = self._plan_legacy_for_digests(request, plan, before) if plan["_pending"] else None
+        legacy = self._plan_legacy_for_digests(request, plan, before) if _unknown_digests(plan) else None
         if not check_mode:
             self.digests.save()
         if not request.force and _same_load(before, plan, request.method):
@@ -244,7 +252,6 @@ class Kexec:
                                                  request.crash)
         for name, read in legacy.files.items():
             plan[name + "_sha256"] = self.digests.of_read(read)
-        plan["_pending"] = []
         return legacy
 
     def _plan_legacy_for_digests(self, request, plan, before):
@@ -259,11 +266,11 @@ class Kexec:
             self.check_can_load(request, plan)
             return self.plan_legacy(request, plan)
         except KexecError:
-            if request.force or not _same_load(before, plan, request.method, unknown=plan["_pending"]):
+            unknown = _unknown_digests(plan)
+            if request.force or not _same_load(before, plan, request.method, unknown=unknown):
                 raise
-            for name in plan["_pending"]:
+            for name in unknown:
                 plan[name + "_sha256"] = self.digests.sha256(plan[name], name)
-            plan["_pending"] = []
             if not _same_load(before, plan, request.method):
                 raise
         return None
@@ -375,6 +382,11 @@ def _record(plan, method, boot_id=None, legacy=None):
     if boot_id:
         record["boot_id"] = boot_id
     return record
+
+
+def _unknown_digests(plan):
+    """The files of ``plan`` ("kernel", "initrd") whose digest is not known yet (method legacy, not cached)."""
+    return [name for name in ("kernel", "initrd") if plan[name] and plan[name + "_sha256"] is None]
 
 
 def _same_load(current, plan, method, unknown=()):

@@ -95,31 +95,38 @@ def reboot_method(kexec):
     """(method, why) for kexec_reboot's ``method: auto`` on this host: see the module docstring."""
     if "legacy" not in usable(kexec.state, kexec.arch.name, syscalls.ARCHES):
         return "auto", None
-    if os.path.isdir(os.path.join(kexec.root, "sys/firmware/efi")):
+    if kexec.state.efi:
         return "auto", None
     return "legacy", ("kexec_reboot loads by kexec_load on this BIOS x86_64 host (method auto): the new kernel "
                       "starts without purgatory's digest pass over every segment")
 
 
 def load_for_reboot(kexec, request, check_mode):
-    """ensure_loaded, with kexec_reboot's method policy for ``auto``."""
-    if request.method != "auto":
-        return kexec.ensure_loaded(request, check_mode=check_mode)
-    method, why = reboot_method(kexec)
-    if method == "auto":
-        return kexec.ensure_loaded(request, check_mode=check_mode)
-    request.method = "legacy"
-    try:
-        loaded = kexec.ensure_loaded(request, check_mode=check_mode)
-    except SyscallError as exc:
-        if exc.errno not in HOST_REFUSALS:
-            raise  # the image or command line is wrong: the file syscall would refuse it as well
-        request.method = "auto"
-        loaded = kexec.ensure_loaded(request, check_mode=check_mode)
-        loaded["method_reason"] = "%s (kexec_load was refused: %s)" % (loaded.get("method_reason"), exc.msg)
-        return loaded
-    if loaded.get("changed"):
-        loaded["method_reason"] = why
+    """ensure_loaded, with kexec_reboot's method policy for ``auto``.
+
+    The methods are tried in turn, each with the reason to give when it loads; the next one only
+    when the host refused the one before. Where reboot_method picks legacy, ``auto`` (the file
+    syscall) comes after it; a refusal of the image or command line is no reason to try again.
+    """
+    attempts = [(request.method, None)]
+    if request.method == "auto":
+        chosen, why = reboot_method(kexec)
+        if chosen == "legacy":
+            attempts = [("legacy", why), ("auto", None)]
+    refused = None
+    while True:
+        request.method, reason = attempts.pop(0)
+        try:
+            loaded = kexec.ensure_loaded(request, check_mode=check_mode)
+            break
+        except SyscallError as exc:
+            if not attempts or exc.errno not in HOST_REFUSALS:
+                raise  # the image or command line is wrong: the file syscall would refuse it as well
+            refused = exc
+    if refused is not None:
+        loaded["method_reason"] = "%s (kexec_load was refused: %s)" % (loaded.get("method_reason"), refused.msg)
+    elif reason and loaded.get("changed"):
+        loaded["method_reason"] = reason
     return loaded
 
 

@@ -5,6 +5,7 @@ nothing sleeps for real. Only the bounded() and ssh_banner tests take real
 time, a fraction of a second, against sockets they open on 127.0.0.1.
 """
 
+import itertools
 import re
 import socket
 import threading
@@ -146,6 +147,11 @@ def test_old_boot_reads_back_off_while_sshd_never_goes(harness):
     # (each read is followed by a quarter-second sleep, so the later ones drift by that much)
     assert [int(t) for t in read_times] == [5, 10, 20, 40, 80]
     assert all(cmd == OLD_BOOT_COMMAND for cmd, _sudoable in harness.target.commands)
+
+
+def test_old_boot_read_times_are_the_table_then_every_last_interval(harness):
+    times = harness.action({}).old_boot_read_times(1000.5)
+    assert list(itertools.islice(times, 8)) == [1005.5, 1010.5, 1020.5, 1040.5, 1080.5, 1120.5, 1160.5, 1200.5]
 
 
 def test_shutdown_quicker_than_the_probes_is_noticed_by_a_read(harness):

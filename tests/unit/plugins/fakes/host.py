@@ -4,7 +4,9 @@ Everything here writes below a directory the test owns (pytest's tmp_path);
 nothing touches the host's /boot, /proc, /sys or /run.
 """
 
+import builtins
 import ctypes
+import errno
 import os
 import struct
 
@@ -239,6 +241,22 @@ def fake_host(root, release=RELEASE, cmdline=CMDLINE, loaded=0, crash_loaded=0, 
     if config is not None and release:
         host.write("boot/config-%s" % release, config)
     return host
+
+
+def deny_reads(monkeypatch, *paths):
+    """open() and os.listdir() of exactly ``paths`` raise PermissionError, as for a non-root reader of a
+    root-only file (the unit tests may run as root, which reads everything whatever its mode)."""
+    denied = set(paths)
+    real_open, real_listdir = builtins.open, os.listdir
+
+    def guarded(real):
+        def call(path, *args, **kwargs):
+            if path in denied:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+            return real(path, *args, **kwargs)
+        return call
+    monkeypatch.setattr(builtins, "open", guarded(real_open))
+    monkeypatch.setattr(os, "listdir", guarded(real_listdir))
 
 
 def fd_path(fd):

@@ -59,6 +59,23 @@ def test_gather_running_release_entry_has_no_configured_crashkernel(tmp_path):
     assert facts["crashkernel"] == {"active": "384M-:128M", "configured": None}
 
 
+def test_gather_with_a_grub_cfg_it_cannot_read_says_so(tmp_path, monkeypatch):
+    # Fedora's grub.cfg is 0600: without root the default entry is unknown, not missing (nor the running release's).
+    host = fakes.fake_host(tmp_path, grub_cfg=None)
+    host.write("boot/grub2/grub.cfg", fakes.debian_grub_cfg())
+    fakes.deny_reads(monkeypatch, host.path("boot/grub2/grub.cfg"))
+    facts = gather(host.root, machine="x86_64")
+    assert facts["default_entry"] == {"kernel": None, "initrd": None, "args": None, "source": None, "title": None,
+                                      "unreadable": "/boot/grub2/grub.cfg"}
+    assert facts["crashkernel"] == {"active": "384M-:128M", "configured": None}
+    assert facts["warnings"] == ["default_entry is unknown: /boot/grub2/grub.cfg cannot be read: run as root "
+                                 "(become: true)"]
+
+
+def test_gather_warns_of_nothing_when_it_reads_everything(tmp_path):
+    assert "warnings" not in gather(fakes.fake_host(tmp_path).root, machine="x86_64")
+
+
 @pytest.mark.parametrize("host_fields, machine, methods", [
     ({}, "x86_64", ["file", "legacy"]),
     ({"config": None}, "x86_64", ["file", "legacy"]),  # no /boot/config-RELEASE: assume a modern kernel
@@ -166,3 +183,15 @@ def test_gather_without_root_fails_clearly_on_a_root_only_file_no_reader_expects
     lockdown = host.path("sys/kernel/security/lockdown")
     assert answer["error"] == "kexec_info cannot read %s: only root can; run it with become: true" % lockdown
     assert answer["extra"] == {"path": lockdown}
+
+
+def test_gather_without_root_on_a_0600_grub_cfg_reports_it_unreadable(open_tree):
+    host = root_only_host(open_tree)
+    os.chmod(host.path("boot/grub/grub.cfg"), 0o600)  # as grub2-mkconfig writes it on Fedora
+    answer = as_nobody(lambda: gather(host.root, machine="x86_64"))
+    assert "traceback" not in answer, answer.get("traceback")
+    facts = answer["facts"]
+    assert facts["default_entry"]["unreadable"] == "/boot/grub/grub.cfg"
+    assert facts["default_entry"]["kernel"] is None
+    assert facts["warnings"] == ["default_entry is unknown: /boot/grub/grub.cfg cannot be read: run as root "
+                                 "(become: true)"]

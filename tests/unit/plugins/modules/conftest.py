@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from ansible.module_utils.common import warnings as module_warnings
 
 try:
     from ansible.module_utils.testing import patch_module_args
@@ -31,6 +32,11 @@ def run_module(capsys, monkeypatch):
     # controller; a module runs on the target, where warnings go into its result, not to Display.
     if hasattr(module_utils_internal, "is_controller"):
         monkeypatch.setattr(module_utils_internal, "is_controller", False)
+    # A module's warnings and deprecations gather in one process-wide store until it exits: each test's
+    # run starts with an empty one, as a module process does.
+    for name in ("_global_warnings", "_global_deprecations"):
+        if hasattr(module_warnings, name):
+            monkeypatch.setattr(module_warnings, name, type(getattr(module_warnings, name))())
 
     def run(module, **args):
         args.setdefault("_ansible_no_log", True)  # keep the invocation out of the host's syslog

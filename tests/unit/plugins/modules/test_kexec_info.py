@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from ansible_collections.kernel.kexec.plugins.module_utils import _info as info
@@ -39,3 +41,15 @@ def test_a_root_only_file_fails_the_task_with_advice_not_a_traceback(monkeypatch
     assert result["msg"] == ("kexec_info cannot read /sys/kernel/security/lockdown: only root can; "
                              "run it with become: true")
     assert "exception" not in result and "module_stderr" not in result
+
+
+def test_an_unreadable_grub_cfg_is_a_warning_and_a_fact_not_a_failure(monkeypatch, host, run_module):
+    fakes.deny_reads(monkeypatch, host.path("boot/grub/grub.cfg"))
+    monkeypatch.setattr(kexec_info, "gather", lambda: info.gather(host.root, machine="x86_64"))
+    rc, result = run_module(kexec_info)
+    assert (rc, result["changed"]) == (0, False)
+    assert result["default_entry"]["unreadable"] == "/boot/grub/grub.cfg"
+    # a string before ansible-core 2.19, a dict with the message after
+    [warning] = result["warnings"]
+    assert "default_entry is unknown: /boot/grub/grub.cfg cannot be read: run as root (become: true)" in json.dumps(
+        warning)

@@ -32,10 +32,9 @@ memory the dump needs.
 
 from __future__ import annotations
 
-import os
-
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._host import memmap
+from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
 from ansible_collections.kernel.kexec.plugins.module_utils._io import read_whole
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import bzimage
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy import crash_sources, elfcore
@@ -120,7 +119,7 @@ def plan(root, kernel, initrd, cmdline, crash):
         raise KexecError("initrd %s is empty" % initrd)
     firmware = memmap.firmware_memmap(root)
     notes = ["no digest check: the segments are not verified after the kernel copies them (like kexec -i)"]
-    if os.path.isdir(os.path.join(root, "sys/firmware/efi")):
+    if KernelState(root).efi:
         notes.append("EFI host: EFI runtime services are not passed on; the new kernel finds ACPI through "
                      "acpi_rsdp_addr and runs without EFI runtime (no efivars, no EFI reboot)")
     if crash:

@@ -3,6 +3,7 @@ import pytest
 from ansible_collections.kernel.kexec.plugins.module_utils._boot.entry import (
     bls_default_entry, default_entry, grub_default_entry, parse_grub_cfg, running_release_entry,
 )
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import Unreadable
 
 from ...fakes import host as fakes
 from ...fakes.host import OLD_RELEASE, RELEASE, ROOT_UUID
@@ -180,6 +181,41 @@ def test_bls_entry_without_linux_falls_through_to_grub(tmp_path):
     host = debian(tmp_path, "1>2")
     host.write("boot/loader/entries/uki.conf", "title Unified kernel image\nuki /EFI/Linux/linux.efi\n")
     assert bls_default_entry(host.root) is None
+    assert_entry(default_entry(host.root, RELEASE), host, OLD_RELEASE, "quiet")
+
+
+# --- files that are there but this user cannot read: unknown, never missing ---------------------
+
+@pytest.mark.parametrize("cfg", ["boot/grub/grub.cfg", "boot/grub2/grub.cfg"])
+def test_an_unreadable_grub_cfg_is_unreadable_not_missing(tmp_path, monkeypatch, cfg):
+    # Fedora's grub.cfg is 0600: without root the default entry is unknown, not the running release's files.
+    host = fakes.fake_host(tmp_path, grub_cfg=None)
+    host.write(cfg, fakes.debian_grub_cfg(default="1>2"))
+    fakes.deny_reads(monkeypatch, host.path(cfg))
+    for find in (grub_default_entry, lambda root: default_entry(root, RELEASE)):
+        with pytest.raises(Unreadable) as caught:
+            find(host.root)
+        assert caught.value.path == "/" + cfg
+        assert caught.value.msg == "/%s cannot be read: run as root (become: true)" % cfg
+
+
+@pytest.mark.parametrize("denied", [
+    "boot/loader/entries",  # the directory
+    "boot/loader/entries/%s-%s.conf" % (MACHINE_ID, NEW_FC),  # the newest entry
+    "boot/grub2/grubenv",  # its saved_entry may name another entry
+])
+def test_an_unreadable_bls_file_is_unreadable_not_missing(fedora, monkeypatch, denied):
+    fedora.write("boot/grub2/grubenv", fakes.grubenv(saved_entry="%s-%s" % (MACHINE_ID, NEW_FC)))
+    fakes.deny_reads(monkeypatch, fedora.path(denied))
+    with pytest.raises(Unreadable) as caught:
+        default_entry(fedora.root, NEW_FC)
+    assert caught.value.path == "/" + denied
+
+
+def test_an_unreadable_grubenv_a_grub_cfg_does_not_ask_for_is_not_read(tmp_path, monkeypatch):
+    host = debian(tmp_path, "1>2")
+    host.write("boot/grub/grubenv", fakes.grubenv(saved_entry="0"))
+    fakes.deny_reads(monkeypatch, host.path("boot/grub/grubenv"))
     assert_entry(default_entry(host.root, RELEASE), host, OLD_RELEASE, "quiet")
 
 

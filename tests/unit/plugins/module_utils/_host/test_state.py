@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import (
@@ -86,6 +88,20 @@ def test_kernel_state_empty_values_read_as_none(tmp_path):
 def test_kernel_state_path_under_a_file_reads_as_missing(tmp_path):
     fakes.FakeHost(tmp_path).write("sys", "a file where a directory should be")
     assert KernelState(str(tmp_path)).kexec_loaded is False
+
+
+@pytest.mark.parametrize("make, efi", [
+    (None, False),
+    ("dir", True),
+    ("file", False),  # not what the kernel makes: no EFI
+])
+def test_efi_is_the_fake_roots_sys_firmware_efi_directory(tmp_path, make, efi):
+    host = fakes.fake_host(tmp_path)
+    if make == "dir":
+        os.makedirs(host.path("sys/firmware/efi"))
+    elif make == "file":
+        host.write("sys/firmware/efi", "")
+    assert KernelState(host.root).efi is efi
 
 
 @pytest.mark.parametrize("lockdown, locked", [

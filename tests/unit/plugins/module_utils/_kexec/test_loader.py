@@ -109,6 +109,13 @@ def test_plan_without_any_kernel(tmp_path):
         Kexec(root=host.root, arch=X86_64, euid=0).plan_load(LoadRequest())
 
 
+def test_plan_with_a_grub_cfg_it_cannot_read_says_so(kexec, host, monkeypatch):
+    # not "no default boot entry", and not the running release's kernel instead of grub.cfg's default
+    fakes.deny_reads(monkeypatch, host.path("boot/grub/grub.cfg"))
+    with pytest.raises(KexecError, match=r"^/boot/grub/grub.cfg cannot be read: run as root \(become: true\)$"):
+        kexec.plan_load(LoadRequest())
+
+
 # --- loading ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind, with_initrd, flags, cmdline", [

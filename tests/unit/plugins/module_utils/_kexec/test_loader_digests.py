@@ -67,6 +67,13 @@ def replace(path, content):
     os.rename(path + ".new", path)
 
 
+def test_plan_load_leaves_only_legacys_uncached_digests_unknown(kexec, legacy_host, kernel):
+    assert loader._unknown_digests(kexec.plan_load(request(legacy_host))) == ["kernel", "initrd"]
+    assert loader._unknown_digests(kexec.plan_load(request(legacy_host, initrd=None))) == ["kernel"]
+    assert loader._unknown_digests(kexec.plan_load(request(legacy_host, method="file"))) == []  # hashed, and cached
+    assert loader._unknown_digests(kexec.plan_load(request(legacy_host))) == []
+
+
 def test_a_miss_reads_each_file_once(kexec, legacy_host, kernel, monkeypatch):
     files = [legacy_host.kernel(), legacy_host.initrd()]
     statuses = [os.stat(path) for path in files]

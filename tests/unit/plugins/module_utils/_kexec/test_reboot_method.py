@@ -7,6 +7,7 @@ import os
 import pytest
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import SyscallError
+from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import reboot
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.loader import Kexec, LoadRequest
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.syscalls import ARCHES
@@ -36,6 +37,12 @@ def test_hosts_where_legacy_loses_something_keep_auto(kexec, legacy_host, change
     assert reboot.reboot_method(kexec) == ("auto", None)
 
 
+def test_efi_is_the_host_states_answer(kexec, legacy_host, monkeypatch):
+    """reboot_method asks KernelState.efi (the check the legacy plan's EFI note uses too)."""
+    monkeypatch.setattr(KernelState, "efi", property(lambda self: True))
+    assert reboot.reboot_method(kexec) == ("auto", None)
+
+
 def test_prepare_loads_by_legacy_and_says_why(kexec, legacy_host, kernel):
     plan = reboot.prepare(kexec, LoadRequest(), False, "none", False)
     assert plan["loaded"]["method"] == "legacy"
@@ -56,6 +63,29 @@ def test_legacy_refusing_the_image_is_an_error_not_a_retry(kexec, legacy_host, k
     with pytest.raises(SyscallError) as caught:
         reboot.prepare(kexec, LoadRequest(), False, "none", False)
     assert caught.value.errno == errno.EINVAL
+    assert [call[0] for call in kernel.recorder.calls] == [X86_64.kexec_load]
+
+
+def test_the_file_syscall_refusing_too_is_its_error_and_no_third_try(kexec, legacy_host, kernel):
+    kernel.recorder.errors = [errno.EPERM, errno.EACCES]
+    with pytest.raises(SyscallError) as caught:
+        reboot.prepare(kexec, LoadRequest(), False, "none", False)
+    assert caught.value.errno == errno.EACCES
+    assert [call[0] for call in kernel.recorder.calls] == [X86_64.kexec_load, X86_64.kexec_file_load]
+
+
+def test_legacy_the_user_names_is_not_retried_when_refused(kexec, legacy_host, kernel):
+    kernel.recorder.errors = [errno.EPERM]
+    with pytest.raises(SyscallError) as caught:
+        reboot.prepare(kexec, LoadRequest(method="legacy"), True, "none", False)
+    assert caught.value.errno == errno.EPERM
+    assert [call[0] for call in kernel.recorder.calls] == [X86_64.kexec_load]
+
+
+def test_legacy_already_loaded_keeps_the_loaders_reason(kexec, legacy_host, kernel):
+    reboot.load_for_reboot(kexec, LoadRequest(), False)
+    again = reboot.load_for_reboot(kexec, LoadRequest(), False)
+    assert not again["changed"] and again["method_reason"].startswith("already loaded")
     assert [call[0] for call in kernel.recorder.calls] == [X86_64.kexec_load]
 
 

@@ -7,6 +7,7 @@ import struct
 import pytest
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
 from ansible_collections.kernel.kexec.plugins.module_utils._io import identity
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import plan as x86_plan
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import stub
@@ -178,6 +179,14 @@ def test_notes_say_what_is_not_done(tmp_path, files):
     assert [note.split(":")[0] for note in x86_plan.plan(root, files[0], None, CMDLINE, crash=False).notes] == [
         "no digest check"]
     os.makedirs(os.path.join(root, "sys/firmware/efi"))
+    notes = x86_plan.plan(root, files[0], None, CMDLINE, crash=False).notes
+    assert any("EFI runtime services are not passed on" in note for note in notes)
+
+
+def test_the_efi_note_follows_the_host_state(tmp_path, files, monkeypatch):
+    """The plan asks KernelState.efi of its root (the check reboot_method uses too)."""
+    root = fakes.host(tmp_path / "host")
+    monkeypatch.setattr(KernelState, "efi", property(lambda self: self.root == root))
     notes = x86_plan.plan(root, files[0], None, CMDLINE, crash=False).notes
     assert any("EFI runtime services are not passed on" in note for note in notes)
 
