@@ -14,7 +14,7 @@ a stock kernel never leaves its decompressor there (see DESIGN.md).
 
 --reuse hands out a guest that is already running (same JSON) instead of refusing: tests/run
 runs the molecule scenarios one after the other on one guest, so that each does not pay for a
-firmware boot of its own (KEXEC_KEEP_GUEST, molecule/resources/destroy.yml).
+firmware boot of its own (KEXEC_KEEP_GUEST, extensions/molecule/resources/destroy.yml).
 
 --firmware-delay S makes SeaBIOS wait S seconds (its boot menu prompt) on every firmware boot of
 the guest, as the POST of a real server does; a kexec skips it. bench/run uses it to show what a
