@@ -38,7 +38,10 @@ if action == "start":
 elif action == "stop":
     print("guest %s stopped%s" % (name, " (pid 4242)" if name in running else " (was not running)"))
 '''
-FAKE_BUILDER = '#!/usr/bin/env bash\necho "image up to date: $KEXEC_CACHE/images/bookworm.qcow2"\n'
+FAKE_BUILDER = r'''#!/usr/bin/env bash
+[[ -z ${FAKE_BUILD_FAIL:-} ]] || { echo "build-image.sh needs root (mmdebstrap, losetup, mount)" >&2; exit 1; }
+echo "image up to date: $KEXEC_CACHE/images/bookworm.qcow2"
+'''
 
 
 @pytest.fixture
@@ -128,6 +131,17 @@ def test_a_failed_start_shows_the_serial_console_and_the_launchers_error(tmp_pat
     assert "Kernel panic - not syncing: VFS" in done.stdout
     assert "no SSH banner within 300s; see %s" % serial in done.stdout
     assert written is None
+
+
+def test_a_failed_image_build_starts_nothing_and_shows_no_old_console(tmp_path, collections):
+    serial = tmp_path / "cache" / "guests" / "old" / "serial.log"
+    serial.parent.mkdir(parents=True)
+    serial.write_text("a boot of some earlier run\n")
+    done, calls, written = run(tmp_path, collections, "molecule_qemu_create", [{"name": "old"}], FAKE_BUILD_FAIL="1")
+    assert done.returncode != 0
+    assert "build-image.sh needs root" in done.stdout
+    assert "a boot of some earlier run" not in done.stdout
+    assert calls == [] and written is None
 
 
 def test_bad_platforms_are_refused_before_anything_runs(tmp_path, collections):
