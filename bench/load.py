@@ -35,7 +35,7 @@ TIMED = "kexec -u; sync; s=$(date +%%s.%%N); %s >/dev/null; e=$(date +%%s.%%N); 
 
 
 def ssh(command, stdin=None):
-    return subprocess.run([sys.executable, os.path.join(REPO, "tests", "qemu", "guest.py"), "ssh", GUEST, command],
+    return subprocess.run([sys.executable, os.path.join(REPO, "roles", "qemu_guest", "files", "guest.py"), "ssh", GUEST, command],
                           input=stdin, check=True, capture_output=True).stdout.decode()
 
 

@@ -142,7 +142,7 @@ class LoginProbe(threading.Thread):
 
 
 def guest(*args):
-    return subprocess.run([sys.executable, os.path.join(REPO, "tests", "qemu", "guest.py"), *args],
+    return subprocess.run([sys.executable, os.path.join(REPO, "roles", "qemu_guest", "files", "guest.py"), *args],
                           check=True, capture_output=True, text=True).stdout
 
 

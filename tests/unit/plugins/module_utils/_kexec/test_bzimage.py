@@ -10,7 +10,7 @@ from ansible_collections.kernel.kexec.plugins.module_utils._kexec import bzimage
 from .legacy import legacy_fakes as fakes
 
 real_kernel = pytest.mark.skipif(not os.path.exists(fakes.REAL_KERNEL),
-                                 reason="no real kernel at %s: tests/qemu/build-image.sh puts the guest's there"
+                                 reason="no real kernel at %s: roles/qemu_guest/files/build-image.sh puts the guest's there"
                                  % fakes.REAL_KERNEL)
 
 

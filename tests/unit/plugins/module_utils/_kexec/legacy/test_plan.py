@@ -165,7 +165,7 @@ def test_crash_region_too_small_names_the_segment(tmp_path, files):
         x86_plan.plan(root, files[0], files[1], CMDLINE, crash=True)
 
 
-@pytest.mark.skipif(not os.path.exists(fakes.REAL_KERNEL), reason="no real kernel (tests/qemu/build-image.sh)")
+@pytest.mark.skipif(not os.path.exists(fakes.REAL_KERNEL), reason="no real kernel (roles/qemu_guest/files/build-image.sh)")
 def test_real_kernel_plans_for_both_kinds(tmp_path):
     root = fakes.host(tmp_path / "host")
     for crash in (False, True):

@@ -1,20 +1,27 @@
-"""Start, stop and reach QEMU test hosts built by build-image.sh.
+"""Start, stop and reach QEMU test hosts built by build-image.sh (beside this file).
 
-    guest.py start NAME [--memory MiB] [--cpus N] [--accel tcg|kvm] [--reuse] [--firmware-delay S]
-                                                                 -> JSON on stdout
+    guest.py start NAME [--memory MiB] [--cpus N] [--port P] [--accel tcg|kvm] [--timeout S] [--reuse]
+                        [--firmware-delay S]                     -> JSON on stdout
     guest.py stop NAME
     guest.py ssh NAME [COMMAND...]
+    guest.py wait-login NAME [--timeout S]      until a root login over SSH works
     guest.py list
 
 Each guest is a qcow2 overlay on the cached base image, QEMU user networking
 with SSH forwarded from 127.0.0.1 only, a serial log (the best evidence when a
 boot fails) and a pidfile: stop ends exactly the QEMU that start began.
-Guests run under TCG by default: /dev/kvm on a nested host may start QEMU but
-a stock kernel never leaves its decompressor there (see DESIGN.md).
+Guests run under TCG by default: /dev/kvm on a nested host (PVM, for one) may
+start QEMU but a stock kernel never leaves its decompressor there; --accel kvm
+(or KEXEC_ACCEL=kvm) where the host has real VT-x or AMD-V.
+Everything lives under $KEXEC_CACHE (default ~/.cache/kernel-kexec): the image,
+the SSH key, and guests/NAME/ (disk.qcow2, serial.log, qemu.pid, instance.json).
 
---reuse hands out a guest that is already running (same JSON) instead of refusing: tests/run
-runs the molecule scenarios one after the other on one guest, so that each does not pay for a
-firmware boot of its own (KEXEC_KEEP_GUEST, molecule/resources/destroy.yml).
+The role kernel.kexec.qemu_guest runs this (and build-image.sh) for molecule's create and
+destroy; tests/run, demo/run and bench/run run it from the checkout.
+
+--reuse hands out a guest that is already running (same JSON; "reusing" on stderr) instead of
+refusing: tests/run runs the molecule scenarios one after the other on one guest, so that each
+does not pay for a firmware boot of its own (KEXEC_KEEP_GUEST, qemu_guest_keep in the role).
 
 --firmware-delay S makes SeaBIOS wait S seconds (its boot menu prompt) on every firmware boot of
 the guest, as the POST of a real server does; a kexec skips it. bench/run uses it to show what a
@@ -89,9 +96,10 @@ def firmware_delay(seconds):
 
 def start(args):
     if not os.path.exists(BASE_IMAGE):
-        sys.exit("no base image at %s: run tests/qemu/build-image.sh first" % BASE_IMAGE)
+        sys.exit("no base image at %s: run build-image.sh (beside guest.py) first" % BASE_IMAGE)
     if read_pid(args.name):
         if args.reuse and ssh_banner(instance(args.name)["port"], timeout=30):
+            print("guest %s: reusing the running guest" % args.name, file=sys.stderr)
             json.dump(instance(args.name), sys.stdout)
             print()
             return
@@ -152,11 +160,38 @@ def stop(args):
     print("guest %s stopped%s" % (args.name, " (pid %d)" % pid if pid else " (was not running)"))
 
 
+def ssh_command(data, command):
+    return ["ssh", "-i", data["identity_file"], "-p", str(data["port"]), *SSH_OPTIONS, "root@127.0.0.1", *command]
+
+
 def ssh(args):
+    os.execvp("ssh", ssh_command(instance(args.name), args.command))
+
+
+def wait_login(args):
+    """Return once a root login over SSH runs ``true``, within --timeout seconds.
+
+    sshd answers (what start waits for) well before the first login completes: pam_systemd starts
+    root's user manager first, tens of seconds on a busy TCG host. A client that connects with a
+    short timeout in between fails; after one login the next ones are quick.
+    """
+    if not read_pid(args.name):
+        sys.exit("guest %s is not running" % args.name)
     data = instance(args.name)
-    command = ["ssh", "-i", data["identity_file"], "-p", str(data["port"]), *SSH_OPTIONS,
-               "root@127.0.0.1", *args.command]
-    os.execvp("ssh", command)
+    started = time.monotonic()
+    deadline = started + args.timeout
+    while time.monotonic() < deadline:
+        try:
+            done = subprocess.run(ssh_command(data, ["true"]), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, timeout=max(1, deadline - time.monotonic()),
+                                  check=False).returncode == 0
+        except subprocess.TimeoutExpired:
+            break
+        if done:
+            print("guest %s: root login over SSH after %.0f s" % (args.name, time.monotonic() - started))
+            return
+        time.sleep(2)
+    sys.exit("guest %s: no root login over SSH within %ds; see %s" % (args.name, args.timeout, data["serial_log"]))
 
 
 def list_guests(_args):
@@ -186,6 +221,10 @@ def main():
     p_ssh.add_argument("name")
     p_ssh.add_argument("command", nargs=argparse.REMAINDER)
     p_ssh.set_defaults(func=ssh)
+    p_wait = sub.add_parser("wait-login")
+    p_wait.add_argument("name")
+    p_wait.add_argument("--timeout", type=int, default=300)
+    p_wait.set_defaults(func=wait_login)
     sub.add_parser("list").set_defaults(func=list_guests)
     args = parser.parse_args()
     args.func(args)
