@@ -438,5 +438,3 @@ def test_nothing_follows_the_module_to_the_host_going_down(harness, monkeypatch)
     assert "failed" not in result and result["boot_id"] == NEW_BOOT
     assert harness.target.commands[0][0] in (STATE_COMMAND, OLD_BOOT_COMMAND)  # the first command is a read
     assert harness.connection._shell.tmpdir is None  # nothing left for cleanup() on the new boot
-
-
