@@ -15,7 +15,7 @@ def test_regular_file_is_read(tmp_path):
     assert read_regular(str(path), "kernel", 6) == b"kernel"
 
 
-def test_fifo_without_writer_is_refused_without_blocking(tmp_path):
+def test_fifo_without_writer_is_refused_without_blocking(tmp_path, no_hang):
     fifo = str(tmp_path / "fifo")
     os.mkfifo(fifo)
     with pytest.raises(KexecError, match="initrd .*fifo is a FIFO, not a regular file"):
