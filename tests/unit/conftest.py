@@ -10,6 +10,7 @@ host's kexec_load, kexec_file_load or reboot.
 """
 
 import os
+import signal
 import sys
 import tempfile
 
@@ -65,3 +66,15 @@ def fake_syscall(monkeypatch):
     recorder = SyscallRecorder()
     monkeypatch.setattr(syscalls, "_raw_syscall", recorder)
     return recorder
+
+
+@pytest.fixture
+def no_hang():
+    """Fail the test instead of hanging it: a FIFO opened or read the blocking way never returns."""
+    def alarm(signum, frame):
+        raise AssertionError("hung on a special file")
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(10)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)

@@ -15,7 +15,7 @@ def test_regular_file_is_read(tmp_path):
     assert read_regular(str(path), "kernel", 6) == b"kernel"
 
 
-def test_fifo_without_writer_is_refused_without_blocking(tmp_path):
+def test_fifo_without_writer_is_refused_without_blocking(tmp_path, no_hang):
     fifo = str(tmp_path / "fifo")
     os.mkfifo(fifo)
     with pytest.raises(KexecError, match="initrd .*fifo is a FIFO, not a regular file"):
@@ -75,15 +75,17 @@ def test_a_file_renamed_over_the_path_lends_no_identity(tmp_path):
     path = str(tmp_path / "initrd")
     with open(path, "wb") as handle:
         handle.write(b"old")
-    old = identity(os.stat(path))
+    old_inode = os.stat(path).st_ino
     with open_regular(path, "initrd") as handle:
-        read = FileRead(path, handle)
-        with open(path + ".new", "wb") as new:
+        with open(path + ".new", "wb") as new:  # replaced between the open and the read
             new.write(b"new!")
         os.rename(path + ".new", path)
+        read = FileRead(path, handle)
         assert read.read() == b"old"
         read.done()
-    assert read.identity == old != identity(os.stat(path))
+        assert read.identity == identity(os.fstat(handle.fileno()))
+    assert read.whole  # the whole of the file the bytes came from
+    assert read.identity[1] == old_inode and read.identity != identity(os.stat(path))
 
 
 @pytest.mark.parametrize("change", ["append", "rewrite", "partial"])

@@ -1,6 +1,5 @@
 import errno
 import os
-import signal
 import socket
 
 import pytest
@@ -121,18 +120,6 @@ def special_file(tmp_path):
     yield make
     for server in sockets:
         server.close()
-
-
-@pytest.fixture
-def no_hang():
-    """Fail the test instead of hanging it: a FIFO opened or read the blocking way never returns."""
-    def alarm(signum, frame):
-        raise AssertionError("the module hung on a special file")
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(10)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.parametrize("kind, words", [

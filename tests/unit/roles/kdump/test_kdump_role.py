@@ -56,11 +56,14 @@ def sourced(text, names, prelude=""):
     return dict(zip(names, out.split("\n")))
 
 
+def tasks_of(tasks_file):
+    """The tasks of one of the role's task files, as written."""
+    return DataLoader().load_from_file(os.path.join(ROLE, "tasks", tasks_file), trusted_as_template=True)
+
+
 def task_vars(tasks_file, task_name):
     """The ``vars`` of one task of the role, as written."""
-    loader = DataLoader()
-    tasks = loader.load_from_file(os.path.join(ROLE, "tasks", tasks_file), trusted_as_template=True)
-    return next(task["vars"] for task in tasks if task.get("name") == task_name)
+    return next(task["vars"] for task in tasks_of(tasks_file) if task.get("name") == task_name)
 
 
 # --- Debian: /etc/default/kdump-tools ------------------------------------------------------------------
@@ -199,10 +202,15 @@ def test_suse_has_no_halt():
     ({"kdump_ssh_key": "/root/k\\ey", "kdump_ssh_user": "it's"}, ["it's", "/root/k\\ey"]),
 ])
 def test_values_that_would_break_the_configuration_files_are_refused(overrides, unsafe):
+    name = "The values are safe in the services' configuration files (quoted shell and kdump.conf)"
+    tasks = tasks_of("present.yml")
+    [at] = [index for index, task in enumerate(tasks) if task.get("name") == name]
     variables = role_vars("Debian", **overrides)
-    variables.update(task_vars("present.yml",
-                               "The values are safe in the services' configuration files (quoted shell and kdump.conf)"))
+    variables.update(tasks[at]["vars"])
     assert expression("{{ __kdump_unsafe }}", variables) == unsafe
+    # the task is an assert that fails on exactly those values, and nothing before it changes the host
+    assert expression("{{ %s }}" % tasks[at]["ansible.builtin.assert"]["that"], variables) is (not unsafe)
+    assert all("ansible.builtin.assert" in task for task in tasks[:at])
 
 
 @pytest.mark.parametrize("hexdump, dump_format", [

@@ -125,9 +125,11 @@ class Recording(Bootloader):
 
 @pytest.fixture
 def files(tmp_path):
-    """Two existing files with awkward bytes (CRLF, no final newline, non-ASCII) and one not yet there."""
+    """Two existing files with awkward bytes (CRLF, no final newline, non-ASCII) and one not yet there.
+
+    /etc/default/grub is 0640, not mkstemp's 0600: a write or restore that lost the mode would show."""
     return {
-        "grub": write_bytes(tmp_path / "etc/default/grub", b'GRUB_CMDLINE_LINUX="quiet"\r\n# caf\xc3\xa9', 0o600),
+        "grub": write_bytes(tmp_path / "etc/default/grub", b'GRUB_CMDLINE_LINUX="quiet"\r\n# caf\xc3\xa9', 0o640),
         "dropin": write_bytes(tmp_path / "etc/default/grub.d/kdump-tools.cfg", b"X=1\n", 0o644),
         "new": str(tmp_path / "etc/kernel/cmdline"),
     }
@@ -154,7 +156,7 @@ def test_apply_writes_backs_up_and_regenerates(tmp_path, files):
         assert os.path.dirname(backup) == os.path.dirname(files[key])
     assert read_bytes(backups[files["grub"]]) == b'GRUB_CMDLINE_LINUX="quiet"\r\n# caf\xc3\xa9'
     assert read_bytes(backups[files["dropin"]]) == b"X=1\n"
-    assert mode_of(files["grub"]) == 0o600
+    assert mode_of(files["grub"]) == 0o640
     # a backup of a drop-in must not be sourced by grub-mkconfig as one more *.cfg
     assert not backups[files["dropin"]].endswith(".cfg")
 
@@ -176,8 +178,24 @@ def test_regenerate_failure_restores_every_file_exactly(tmp_path, files, error):
     assert loader.seen[files["dropin"]] == b"X=2\n"  # the new content had been written
     for key in ("grub", "dropin"):
         assert read_bytes(files[key]) == before[key]
-    assert mode_of(files["grub"]) == 0o600
+    assert mode_of(files["grub"]) == 0o640
     assert not os.path.exists(files["new"])
+
+
+def test_a_file_gone_when_the_restore_runs_comes_back_with_its_mode(tmp_path, files):
+    """The failing step removed a file that was written: the restore creates it again from its backup,
+    bytes and mode."""
+    loader = Recording(str(tmp_path), fail=KexecError("grub-mkconfig failed"))
+    loader.watch = []
+
+    def remove_then_fail(edit):
+        os.unlink(files["grub"])
+        Recording.regenerate(loader, edit)
+    loader.regenerate = remove_then_fail
+    with pytest.raises(KexecError, match="grub-mkconfig failed"):
+        loader.apply(changes_for(files), set_crashkernel("256M"))
+    assert read_bytes(files["grub"]) == b'GRUB_CMDLINE_LINUX="quiet"\r\n# caf\xc3\xa9'
+    assert mode_of(files["grub"]) == 0o640
 
 
 def test_failure_writing_a_later_file_restores_the_earlier_ones(tmp_path, files, monkeypatch):
@@ -453,7 +471,7 @@ def test_restore_replaces_each_file_atomically_and_keeps_a_symlink(tmp_path, fil
     assert os.path.islink(link) and os.readlink(link) == "default/grub"
     assert read_bytes(files["grub"]) == b'GRUB_CMDLINE_LINUX="quiet"\r\n# caf\xc3\xa9'
     assert os.stat(files["grub"]).st_ino != inodes[0]  # renamed into place again, never rewritten in place
-    assert mode_of(files["grub"]) == 0o600
+    assert mode_of(files["grub"]) == 0o640
 
 
 def test_restore_tries_every_file_and_names_each_one_it_could_not_restore(tmp_path, files, monkeypatch):

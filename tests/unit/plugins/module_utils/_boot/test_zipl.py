@@ -145,12 +145,12 @@ def test_apply_runs_zipl_after_the_write(tmp_path):
 
 def test_zipl_failing_restores_the_file(tmp_path):
     path = write_conf(tmp_path)
-    os.chmod(path, 0o600)
+    os.chmod(path, 0o640)  # not mkstemp's 0600: a lost mode must show
     runner = bf.FakeTools(zipl=bf.fake_zipl(rc=1))
     loader = Zipl(str(tmp_path), runner=runner)
     with pytest.raises(KexecError) as caught:
         loader.apply(loader.plan_edit(SET), SET)
     assert caught.value.msg.startswith("zipl (writing the boot record) failed (zipl, rc=1): Error: Could not open")
     assert read(path) == bf.ZIPL_CONF
-    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert os.stat(path).st_mode & 0o777 == 0o640
     assert runner.calls == [["zipl"]]

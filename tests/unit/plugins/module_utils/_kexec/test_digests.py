@@ -75,7 +75,7 @@ def test_unwritable_cache_costs_nothing_but_speed(tmp_path, kernel):
     assert cache.changed
 
 
-def test_not_a_regular_file_is_refused(tmp_path):
+def test_not_a_regular_file_is_refused(tmp_path, no_hang):
     fifo = str(tmp_path / "fifo")
     os.mkfifo(fifo)
     with pytest.raises(KexecError, match="initrd .* is a FIFO"):
@@ -228,7 +228,7 @@ def test_a_corrupt_cache_is_taken_as_empty_and_rewritten(tmp_path, kernel, conte
 
 
 @pytest.mark.parametrize("kind", ["fifo", "directory"])
-def test_a_cache_path_that_is_no_file_is_ignored_without_hanging(tmp_path, kernel, kind):
+def test_a_cache_path_that_is_no_file_is_ignored_without_hanging(tmp_path, kernel, kind, no_hang):
     path = tmp_path / CACHE_FILE
     path.parent.mkdir(parents=True)
     if kind == "fifo":

@@ -124,6 +124,8 @@ def test_a_file_replaced_before_the_plan_reads_it_is_recorded_as_read(kexec, leg
         cache = DigestCache(legacy_host.root)
         cache.sha256(legacy_host.initrd(), "initrd")
         cache.save()
+        kexec = Kexec(root=legacy_host.root, arch=X86_64, euid=0)  # reads the warm cache (the fixture's read none)
+        assert kexec.digests.cached(legacy_host.initrd(), identity(os.stat(legacy_host.initrd())))
     real_plan = loader.LEGACY_PLANNERS["x86_64"]
     new = b"\x1f\x8b\x08\x00 a new initrd" + bytes(0x3000)
 

@@ -47,8 +47,11 @@ def test_bad_request_touches_nothing(kexec, host, kernel, monkeypatch, fields, m
     def must_not_run(*args):
         raise AssertionError("the boot entry was read for a refused request")
     monkeypatch.setattr(loader, "default_entry", must_not_run)
+    request = LoadRequest()
+    for key, value in fields.items():  # set after LoadRequest's own check: the load must refuse it
+        setattr(request, key, value)
     with pytest.raises(KexecError, match=message):
-        kexec.ensure_loaded(LoadRequest(**fields), check_mode=check_mode)
+        kexec.ensure_loaded(request, check_mode=check_mode)
     assert kernel.recorder.calls == []
     assert not host.exists(RECORD_DIR)
 

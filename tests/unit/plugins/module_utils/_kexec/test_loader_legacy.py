@@ -126,7 +126,7 @@ def test_complete_bzimage_with_a_pe_header_loads_by_legacy(kexec, legacy_host, k
 
 
 @pytest.mark.parametrize("check_mode", [False, True])
-def test_a_fifo_as_initrd_is_refused_without_hanging(kexec, legacy_host, fake_syscall, tmp_path, check_mode):
+def test_a_fifo_as_initrd_is_refused_without_hanging(kexec, legacy_host, fake_syscall, tmp_path, check_mode, no_hang):
     fifo = str(tmp_path / "initrd-fifo")
     os.mkfifo(fifo)
     with pytest.raises(KexecError, match="is a FIFO, not a regular file"):

@@ -170,8 +170,11 @@ def test_prepare_without_fallback_raises(kexec, host, kernel, setup, error, reas
     ({"method": "legacy"}, "cannot be loaded by the legacy kexec_load"),  # the fake header has no init_size
 ])
 def test_prepare_input_errors_raise_even_with_fallback(kexec, host, kernel, request_fields, message):
+    request = LoadRequest()
+    for key, value in request_fields.items():  # set after LoadRequest's own check: prepare must refuse it
+        setattr(request, key, value)
     with pytest.raises(KexecError, match=message) as info:
-        reboot.prepare(kexec, LoadRequest(**request_fields), True, "full", False)
+        reboot.prepare(kexec, request, True, "full", False)
     assert not isinstance(info.value, (KexecUnavailable, SyscallError))
     assert kernel.recorder.calls == []
 
