@@ -122,10 +122,16 @@ def test_qemu_guest_reuse_false_is_passed_on(tmp_path, collections):
     assert "--reuse" not in next(call["argv"] for call in calls if call["argv"][0] == "start")
 
 
-def test_a_failed_start_shows_the_serial_console_and_the_launchers_error(tmp_path, collections):
-    serial = tmp_path / "cache" / "guests" / "broken" / "serial.log"
+def serial_log(tmp_path, guest, text):
+    """A guest's serial console as the launcher leaves it in the cache."""
+    serial = tmp_path / "cache" / "guests" / guest / "serial.log"
     serial.parent.mkdir(parents=True)
-    serial.write_text("SeaBIOS\nBooting from Hard Disk...\nKernel panic - not syncing: VFS\n")
+    serial.write_text(text)
+    return serial
+
+
+def test_a_failed_start_shows_the_serial_console_and_the_launchers_error(tmp_path, collections):
+    serial = serial_log(tmp_path, "broken", "SeaBIOS\nBooting from Hard Disk...\nKernel panic - not syncing: VFS\n")
     done, _calls, written = run(tmp_path, collections, "molecule_qemu_create", [{"name": "broken"}], FAKE_FAIL="broken")
     assert done.returncode != 0
     assert "Kernel panic - not syncing: VFS" in done.stdout
@@ -134,9 +140,7 @@ def test_a_failed_start_shows_the_serial_console_and_the_launchers_error(tmp_pat
 
 
 def test_a_failed_image_build_starts_nothing_and_shows_no_old_console(tmp_path, collections):
-    serial = tmp_path / "cache" / "guests" / "old" / "serial.log"
-    serial.parent.mkdir(parents=True)
-    serial.write_text("a boot of some earlier run\n")
+    serial_log(tmp_path, "old", "a boot of some earlier run\n")
     done, calls, written = run(tmp_path, collections, "molecule_qemu_create", [{"name": "old"}], FAKE_BUILD_FAIL="1")
     assert done.returncode != 0
     assert "build-image.sh needs root" in done.stdout
