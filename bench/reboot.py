@@ -116,8 +116,12 @@ class LoginProbe(threading.Thread):
         self.stop = threading.Event()
 
     def login(self):
+        # ConnectTimeout also bounds the wait for sshd's banner. While the new boot's sshd listens but
+        # eth0 has no address yet (allow-hotplug: DHCP runs beside sshd), QEMU's user network holds
+        # the connection and retries it only seconds later: an attempt that waited its 10 s there
+        # finished after kexec_reboot had long noticed the boot. 3 s is ample for a banner here.
         command = ["ssh", "-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-                   "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "-o", "ControlPath=none",
+                   "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=3", "-o", "ControlPath=none",
                    "-i", self.info["identity_file"], "-p", str(self.info["port"]), "root@127.0.0.1", "true"]
         try:
             return subprocess.run(command, capture_output=True, timeout=60, check=False).returncode == 0
@@ -175,7 +179,8 @@ def run_playbook(inventory, method):
         raise RunFailed("hung for %ds" % RUN_TIMEOUT)
     end = time.time()
     if proc.returncode != 0:
-        raise RunFailed("failed after %.0fs:\n%s" % (end - start, proc.stdout[-2000:]))
+        raise RunFailed("failed after %.0fs (rc %s):\n%s%s" % (end - start, proc.returncode, proc.stdout[-2000:],
+                                                             proc.stderr[-2000:]))
     match = re.search(r"BENCH elapsed=([0-9.]+) done=([0-9.]+)([^\"]*)", proc.stdout)
     if not match:
         raise RunFailed("%s printed no BENCH line:\n%s" % (playbook, proc.stdout[-3000:]))
