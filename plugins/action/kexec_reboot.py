@@ -13,9 +13,12 @@ wait is built to be quick and never to hang:
 - the SSH control master is dropped right after, so no command rides a stale
   ControlPersist connection into the reboot (the hang of ansible/ansible#84573);
 - the host is polled with bare SSH-banner probes every quarter second while it
-  is down, one at a time (QEMU and load balancers accept TCP even when the host
-  is down; the banner proves sshd), and the old boot only once a second: each
-  probe that reaches sshd costs the host a fork and re-exec of sshd;
+  is down (QEMU and load balancers accept TCP even when the host is down; the
+  banner proves sshd), and the old boot only once a second: each probe that
+  reaches sshd costs the host a fork and re-exec of sshd. A probe nobody answers
+  opens a fresh connection each second beside the ones it holds (three at most):
+  sshd often listens before DHCP has given the host its address, and a connection
+  begun in that gap is answered only at a retransmission seconds later;
 - once sshd answers, one command reads boot_id, release and cmdline;
 - while the old boot's sshd still answers (the probes have not seen it go), the
   boot_id is read at growing intervals, each read bounded: a new boot_id ends
@@ -34,8 +37,10 @@ wait is built to be quick and never to hang:
 from __future__ import annotations
 
 import contextvars
+import errno
 import itertools
 import secrets
+import selectors
 import socket
 import threading
 import time
@@ -77,13 +82,18 @@ class ActionModule(ActionBase):
     _VALID_ARGS = frozenset(LOAD_OPTIONS) | frozenset(REBOOT_OPTIONS)
 
     # Each probe that reaches sshd costs the host a fork and re-exec of sshd, which under emulation or
-    # load takes a good part of a second. So one probe at a time, each given time to get its banner
-    # (a probe that gives up early and tries again piles unanswered connections on a slow sshd until
-    # its MaxStartups refuses the real login), and the old boot, which only has to be seen going, is
+    # load takes a good part of a second. So one probe at a time, and no connection closed before its
+    # banner could come (a probe that gives up early and tries again piles unanswered connections on a
+    # slow sshd until its MaxStartups refuses the real login): a silent probe adds a connection each
+    # second, three at most, and keeps them all. The old boot, which only has to be seen going, is
     # probed once a second.
     PROBE_INTERVAL = 0.25  # seconds between banner probes while the host is down
     OLD_SSHD_PROBE_INTERVAL = 1.0  # seconds between probes while the old boot's sshd still answers
     BANNER_TIMEOUT = 5.0  # one probe: connect and read "SSH-"
+    # Within one probe, while no connection has answered, a fresh one every RECONNECT_EVERY seconds,
+    # at most MAX_OPEN_CONNECTIONS open; none is closed early, so a slow sshd has the probe's whole time.
+    RECONNECT_EVERY = 1.0
+    MAX_OPEN_CONNECTIONS = 3
     PRE_PROBE_TIMEOUT = 3.0  # the probe before the reboot, which decides whether probing works at all
     # While sshd has not been seen going away, the boot_id is read at these seconds after the wait
     # began, then every OLD_BOOT_READS[-1] seconds: rarely, because a read sent while the old boot
@@ -249,21 +259,56 @@ class ActionModule(ActionBase):
             port = 22
         return host, int(port)
 
-    @staticmethod
-    def ssh_banner(host, port, timeout):
-        """True when sshd answers with its banner; a bare TCP accept proves nothing."""
+    @classmethod
+    def ssh_banner(cls, host, port, timeout):
+        """True when sshd answers with its banner within ``timeout``; a bare TCP accept proves nothing.
+
+        False at once when a connection is refused or closed, or answers with something else.
+        A connection that stays silent (the host down behind QEMU's port forward, or its SYN sent
+        before the host had its address) is kept, and beside it a fresh one is opened every
+        RECONNECT_EVERY seconds, up to MAX_OPEN_CONNECTIONS: the first banner on any of them counts.
+        """
+        deadline = time.monotonic() + timeout
         try:
-            with socket.create_connection((host, port), timeout=timeout) as sock:
-                sock.settimeout(timeout)
-                banner = b""
-                while len(banner) < 4:
-                    chunk = sock.recv(4 - len(banner))
-                    if not chunk:
-                        break
-                    banner += chunk
-                return banner == b"SSH-"
-        except OSError:
+            family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        except (OSError, UnicodeError):
             return False
+        selector = selectors.DefaultSelector()
+        received = {}  # socket -> the banner's first bytes so far
+        next_open = time.monotonic()
+        try:
+            while True:
+                now = time.monotonic()
+                if now >= deadline:
+                    return False
+                if now >= next_open and len(received) < cls.MAX_OPEN_CONNECTIONS:
+                    sock = socket.socket(family, kind, proto)
+                    sock.setblocking(False)
+                    received[sock] = b""
+                    selector.register(sock, selectors.EVENT_READ)
+                    if sock.connect_ex(address) not in (0, errno.EINPROGRESS):
+                        return False  # refused at once: nothing listens
+                    next_open = now + cls.RECONNECT_EVERY
+                wake = deadline if len(received) >= cls.MAX_OPEN_CONNECTIONS else min(deadline, next_open)
+                for key, _events in selector.select(max(wake - time.monotonic(), 0)):
+                    try:
+                        chunk = key.fileobj.recv(4 - len(received[key.fileobj]))
+                    except BlockingIOError:
+                        continue
+                    except OSError:  # refused, reset: the host answers and nothing listens
+                        return False
+                    if not chunk:
+                        return False  # closed: nothing behind the port (QEMU's forward with sshd down)
+                    received[key.fileobj] += chunk
+                    if len(received[key.fileobj]) == 4:
+                        return received[key.fileobj] == b"SSH-"
+        except OSError:  # no socket to be had (EMFILE), no route: no banner
+            return False
+        finally:
+            for sock in received:
+                selector.unregister(sock)
+                sock.close()
+            selector.close()
 
     def read_state(self, timeout, command=STATE_COMMAND):
         """boot_id, release, cmdline (and, by OLD_BOOT_COMMAND, systemd's system state) in one call."""

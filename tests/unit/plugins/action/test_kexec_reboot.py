@@ -358,25 +358,60 @@ def test_failed_reset_is_not_fatal(harness):
 
 # --- ssh_banner against real sockets on 127.0.0.1 -----------------------------------------------------
 
-@pytest.fixture
-def listener():
-    """A 127.0.0.1 listening socket; ``serve(payload)`` accepts one client, sends payload, holds it open."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(1)
-    done = threading.Event()
+class Server:
+    """A 127.0.0.1 listener; the n-th connection it accepts gets ``answers[n]``: (delay, payload) sends
+    payload after delay seconds and holds the connection open, (delay, None) closes it after delay.
+    Connections past the list stay silent and open. ``accepted`` counts connections."""
 
-    def serve(payload):
-        def accept():
-            client = server.accept()[0]
-            with client:
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.accepted = 0
+        self.done = threading.Event()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.05)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while not self.done.is_set():
+            try:
+                client = self.sock.accept()[0]
+            except OSError:
+                continue
+            answer = self.answers[self.accepted] if self.accepted < len(self.answers) else (0, b"")
+            self.accepted += 1
+            threading.Thread(target=self.answer, args=(client, answer), daemon=True).start()
+
+    def answer(self, client, answer):
+        delay, payload = answer
+        with client:
+            if self.done.wait(delay):
+                return
+            if payload is None:
+                return
+            try:
                 client.sendall(payload)
-                done.wait(5)
-        threading.Thread(target=accept, daemon=True).start()
-        return server.getsockname()[1]
-    yield serve
-    done.set()
-    server.close()
+            except OSError:
+                return
+            self.done.wait(10)
+
+    def close(self):
+        self.done.set()
+        self.sock.close()
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(*answers):
+        servers.append(Server(answers))
+        return servers[-1]
+    yield start
+    for server in servers:
+        server.close()
 
 
 def probe(port, timeout=0.3):
@@ -385,28 +420,62 @@ def probe(port, timeout=0.3):
     return answer, time.monotonic() - began
 
 
-def test_banner_from_sshd(listener):
-    answer, took = probe(listener(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"))
+SSHD = b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"
+
+
+def test_banner_from_sshd(serve):
+    answer, took = probe(serve((0, SSHD)).port)
     assert answer is True and took < 0.3
 
 
-def test_no_banner_from_something_else(listener):
-    answer, took = probe(listener(b"HTTP/1.1 400 Bad Request\r\n"))
+def test_no_banner_from_something_else(serve):
+    answer, took = probe(serve((0, b"HTTP/1.1 400 Bad Request\r\n")).port)
     assert answer is False and took < 0.3
 
 
-def test_silent_listener_times_out(listener):
-    answer, took = probe(listener(b""))  # a TCP accept alone, as QEMU's port forward gives with the guest down
+def test_silent_listener_times_out(serve):
+    answer, took = probe(serve().port)  # a TCP accept alone, as QEMU's port forward gives with the guest down
     assert answer is False
     assert 0.3 <= took < 2
+
+
+def test_a_closed_connection_ends_the_probe_at_once(serve):
+    answer, took = probe(serve((0, None)).port, timeout=3)  # QEMU's forward while the guest's sshd is down
+    assert answer is False and took < 0.5
 
 
 def test_closed_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    answer, took = probe(port)  # nothing listens there now
-    assert answer is False and took < 2
+    answer, took = probe(port, timeout=3)  # nothing listens there now
+    assert answer is False and took < 0.5
+
+
+def test_a_connection_begun_too_early_does_not_hold_up_the_banner(serve):
+    # The first connection's SYN went out before the host had its address: it stays silent, and a
+    # fresh connection a second later gets the banner.
+    server = serve((30, b""), (0, SSHD))
+    answer, took = probe(server.port, timeout=3)
+    assert answer is True
+    assert ActionModule.RECONNECT_EVERY <= took < ActionModule.RECONNECT_EVERY + 0.8
+    assert server.accepted == 2
+
+
+def test_a_slow_sshd_keeps_its_first_connection(serve):
+    # sshd answers the first connection after 1.5 s; the probe must not have closed it meanwhile.
+    server = serve((1.5, SSHD))
+    answer, took = probe(server.port, timeout=3)
+    assert answer is True and 1.5 <= took < 2.3
+    assert server.accepted == 2  # the second, opened at 1 s, stays silent
+
+
+def test_a_silent_probe_holds_at_most_three_connections(serve, monkeypatch):
+    monkeypatch.setattr(ActionModule, "RECONNECT_EVERY", 0.05)
+    server = serve()
+    answer, took = probe(server.port, timeout=0.6)
+    assert answer is False and took >= 0.6
+    assert server.accepted == ActionModule.MAX_OPEN_CONNECTIONS == 3
 
 
 @pytest.mark.parametrize("banner, endpoint", [(True, (HOST, PORT)), (False, (None, None))])
