@@ -101,12 +101,19 @@ class SerialTail(threading.Thread):
 
 
 class LoginProbe(threading.Thread):
-    """Each time the console says sshd started, logs in (ssh ... true) until a login succeeds, one
-    attempt at a time, and records when that first login of the boot completed.
+    """Each time the console says sshd started, logs in (ssh ... true) until a login succeeds, and
+    records when that first login of the boot completed.
 
     Nothing else probes the guest: a banner probe every fraction of a second costs the guest a
     fork and re-exec of sshd each, and on a slow guest piles up until sshd refuses real logins.
+    So attempts run one at a time, except that one still waiting after a second gets a fresh one
+    beside it (three at most), as kexec_reboot's own probes do: sshd listens before DHCP has given
+    eth0 its address (allow-hotplug), and a connection begun in that gap is answered only at QEMU's
+    next retransmission, seconds later. None is cut short: a slow sshd keeps its time.
     """
+
+    ATTEMPT_EVERY = 1.0
+    MAX_ATTEMPTS = 3
 
     def __init__(self, info, serial):
         super().__init__(daemon=True)
@@ -116,17 +123,33 @@ class LoginProbe(threading.Thread):
         self.stop = threading.Event()
 
     def login(self):
-        # ConnectTimeout also bounds the wait for sshd's banner. While the new boot's sshd listens but
-        # eth0 has no address yet (allow-hotplug: DHCP runs beside sshd), QEMU's user network holds
-        # the connection and retries it only seconds later: an attempt that waited its 10 s there
-        # finished after kexec_reboot had long noticed the boot. 3 s is ample for a banner here.
+        """Attempts until one logs in (True) or the probe is stopped (False)."""
         command = ["ssh", "-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-                   "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=3", "-o", "ControlPath=none",
+                   "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=20", "-o", "ControlPath=none",
                    "-i", self.info["identity_file"], "-p", str(self.info["port"]), "root@127.0.0.1", "true"]
+        running = []  # (process, started)
+        last_start = 0.0
         try:
-            return subprocess.run(command, capture_output=True, timeout=60, check=False).returncode == 0
-        except subprocess.TimeoutExpired:
+            while not self.stop.is_set():
+                now = time.time()
+                for process, started in running:
+                    if process.poll() == 0:
+                        return True
+                    if process.poll() is None and now - started > 60:
+                        process.kill()
+                running = [(p, t) for p, t in running if p.poll() is None]
+                due = last_start + (self.ATTEMPT_EVERY if running else 0.2)
+                if len(running) < self.MAX_ATTEMPTS and now >= due:
+                    running.append((subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                                    now))
+                    last_start = now
+                self.stop.wait(0.02)
             return False
+        finally:
+            for process, _started in running:
+                if process.poll() is None:
+                    process.kill()
+                process.wait()
 
     def run(self):
         seen = time.time()
@@ -136,9 +159,8 @@ class LoginProbe(threading.Thread):
                 self.stop.wait(0.05)
                 continue
             seen = started + 1e-6
-            while not self.stop.is_set() and not self.login():
-                self.stop.wait(0.2)
-            self.logins.append(time.time())
+            if self.login():
+                self.logins.append(time.time())
 
     def first_login(self, after):
         logins = [t for t in self.logins if t >= after]
@@ -179,8 +201,8 @@ def run_playbook(inventory, method):
         raise RunFailed("hung for %ds" % RUN_TIMEOUT)
     end = time.time()
     if proc.returncode != 0:
-        raise RunFailed("failed after %.0fs (rc %s):\n%s%s" % (end - start, proc.returncode, proc.stdout[-2000:],
-                                                             proc.stderr[-2000:]))
+        raise RunFailed("failed after %.0fs (rc %s):\n%s%s" % (
+            end - start, proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
     match = re.search(r"BENCH elapsed=([0-9.]+) done=([0-9.]+)([^\"]*)", proc.stdout)
     if not match:
         raise RunFailed("%s printed no BENCH line:\n%s" % (playbook, proc.stdout[-3000:]))

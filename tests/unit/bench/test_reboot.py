@@ -1,8 +1,12 @@
-"""bench/reboot.py's serial console tail: which stamped line a phase begins at, and what a search costs."""
+"""bench/reboot.py: the serial console tail (which stamped line a phase begins at, what a search costs)
+and the login probe (how it paces its attempts)."""
 
 import importlib.util
 import os
 import re
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -61,3 +65,63 @@ def test_a_search_asked_again_reads_only_the_new_lines(tail):
     assert tail.first(pattern, 2.5) == 2001.0
     assert tail.first(pattern, 2.5) == 2001.0 and pattern.asked == 1004  # found: not searched again
     assert tail.first(pattern, 0) == 2001.0  # another window is a search of its own
+
+
+REAL_POPEN = subprocess.Popen  # the fake below replaces subprocess.Popen, the bench's and this module's
+
+
+class FakeSsh:
+    """Stands in for subprocess.Popen in the bench: the n-th attempt is a real process that sleeps
+    ``attempts[n][0]`` seconds and exits with ``attempts[n][1]``; later ones fail at once."""
+
+    def __init__(self, attempts):
+        self.attempts = list(attempts)
+        self.started = []  # monotonic start times
+        self.most_at_once = 0
+        self.processes = []
+
+    def __call__(self, command, **kwargs):
+        sleep, code = self.attempts.pop(0) if self.attempts else (0, 255)
+        self.started.append(time.monotonic())
+        script = "import sys, time; time.sleep(%r); sys.exit(%d)" % (sleep, code)
+        process = REAL_POPEN([sys.executable, "-c", script], **kwargs)
+        self.processes.append(process)
+        self.most_at_once = max(self.most_at_once, sum(1 for p in self.processes if p.poll() is None))
+        return process
+
+
+@pytest.fixture
+def probe(bench, monkeypatch, tmp_path):
+    def make(attempts):
+        fake = FakeSsh(attempts)
+        monkeypatch.setattr(bench.subprocess, "Popen", fake)
+        login_probe = bench.LoginProbe({"identity_file": "key", "port": 2222}, bench.SerialTail(str(tmp_path / "log")))
+        return login_probe, fake
+    return make
+
+
+def test_an_attempt_that_hangs_gets_a_fresh_one_beside_it(probe):
+    # The first connection was begun before the guest had its address and waits; the next logs in.
+    login_probe, fake = probe([(20, 255), (0.2, 0)])
+    began = time.monotonic()
+    assert login_probe.login() is True
+    assert 1.0 <= time.monotonic() - began < 5  # not the hung attempt's 20 s
+    assert len(fake.started) == 2
+    assert all(p.poll() is not None for p in fake.processes)  # the hung attempt was ended
+
+
+def test_attempts_are_few_and_none_is_cut_short(probe):
+    # sshd answers every attempt slowly (3.5 s): at most three run at once, and the first still logs in.
+    login_probe, fake = probe([(3.5, 0), (30, 255), (30, 255), (30, 255), (30, 255)])
+    began = time.monotonic()
+    assert login_probe.login() is True
+    assert 3.5 <= time.monotonic() - began < 10
+    assert len(fake.started) == 3 and fake.most_at_once <= 3
+
+
+def test_a_refused_attempt_is_followed_quickly(probe):
+    login_probe, fake = probe([(0, 255), (0, 255), (0, 0)])
+    assert login_probe.login() is True
+    assert len(fake.started) == 3
+    gaps = [later - earlier for earlier, later in zip(fake.started, fake.started[1:])]
+    assert all(gap < 0.9 for gap in gaps), gaps  # 0.2 s after a refusal, not ATTEMPT_EVERY
