@@ -35,7 +35,7 @@ def run_size(inventory, size, crash_timeout):
     start = time.time()
     try:
         proc = subprocess.run(["ansible-playbook", "-i", inventory, "-e", json.dumps(extra),
-                               os.path.join(HERE, "kdump.yml")],
+                               os.path.join(HERE, "kdump.yml")], stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=crash_timeout + 900, check=False)
     except subprocess.TimeoutExpired:
         return False, "the playbook hung", time.time() - start

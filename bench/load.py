@@ -35,8 +35,10 @@ TIMED = "kexec -u; sync; s=$(date +%%s.%%N); %s >/dev/null; e=$(date +%%s.%%N); 
 
 
 def ssh(command, stdin=None):
+    # Never this process's own stdin: ssh would leave it non-blocking.
+    feed = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
     return subprocess.run([sys.executable, os.path.join(REPO, "roles", "qemu_guest", "files", "guest.py"), "ssh", GUEST, command],
-                          input=stdin, check=True, capture_output=True).stdout.decode()
+                          check=True, capture_output=True, **feed).stdout.decode()
 
 
 def install_collection():

@@ -112,6 +112,8 @@ class LoginProbe(threading.Thread):
     next retransmission, seconds later. None is cut short: a slow sshd keeps its time.
     """
 
+    # Every child gets /dev/null as stdin: ssh makes its stdin non-blocking and, killed, leaves it so;
+    # a shared stdin then makes the next ansible-playbook refuse to start ("requires blocking IO").
     ATTEMPT_EVERY = 1.0
     MAX_ATTEMPTS = 3
 
@@ -140,8 +142,8 @@ class LoginProbe(threading.Thread):
                 running = [(p, t) for p, t in running if p.poll() is None]
                 due = last_start + (self.ATTEMPT_EVERY if running else 0.2)
                 if len(running) < self.MAX_ATTEMPTS and now >= due:
-                    running.append((subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-                                    now))
+                    running.append((subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                                     stderr=subprocess.DEVNULL), now))
                     last_start = now
                 self.stop.wait(0.02)
             return False
@@ -169,7 +171,7 @@ class LoginProbe(threading.Thread):
 
 def guest(*args):
     return subprocess.run([sys.executable, os.path.join(REPO, "roles", "qemu_guest", "files", "guest.py"), *args],
-                          check=True, capture_output=True, text=True).stdout
+                          stdin=subprocess.DEVNULL, check=True, capture_output=True, text=True).stdout
 
 
 def write_inventory(info, path):
@@ -195,7 +197,7 @@ def run_playbook(inventory, method):
     start = time.time()
     try:
         proc = subprocess.run(["ansible-playbook", "-i", inventory, "-e", json.dumps(extra_vars),
-                               os.path.join(HERE, playbook)],
+                               os.path.join(HERE, playbook)], stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
     except subprocess.TimeoutExpired:
         raise RunFailed("hung for %ds" % RUN_TIMEOUT)

@@ -79,10 +79,12 @@ class FakeSsh:
         self.started = []  # monotonic start times
         self.most_at_once = 0
         self.processes = []
+        self.stdins = []
 
     def __call__(self, command, **kwargs):
         sleep, code = self.attempts.pop(0) if self.attempts else (0, 255)
         self.started.append(time.monotonic())
+        self.stdins.append(kwargs.get("stdin"))
         script = "import sys, time; time.sleep(%r); sys.exit(%d)" % (sleep, code)
         process = REAL_POPEN([sys.executable, "-c", script], **kwargs)
         self.processes.append(process)
@@ -108,6 +110,8 @@ def test_an_attempt_that_hangs_gets_a_fresh_one_beside_it(probe):
     assert 1.0 <= time.monotonic() - began < 5  # not the hung attempt's 20 s
     assert len(fake.started) == 2
     assert all(p.poll() is not None for p in fake.processes)  # the hung attempt was ended
+    # ssh makes its stdin non-blocking and a killed one leaves it so: never share the bench's own
+    assert fake.stdins == [subprocess.DEVNULL, subprocess.DEVNULL]
 
 
 def test_attempts_are_few_and_none_is_cut_short(probe):
