@@ -112,8 +112,6 @@ class LoginProbe(threading.Thread):
     next retransmission, seconds later. None is cut short: a slow sshd keeps its time.
     """
 
-    # Every child gets /dev/null as stdin: ssh makes its stdin non-blocking and, killed, leaves it so;
-    # a shared stdin then makes the next ansible-playbook refuse to start ("requires blocking IO").
     ATTEMPT_EVERY = 1.0
     MAX_ATTEMPTS = 3
 
@@ -125,7 +123,11 @@ class LoginProbe(threading.Thread):
         self.stop = threading.Event()
 
     def login(self):
-        """Attempts until one logs in (True) or the probe is stopped (False)."""
+        """Attempts until one logs in (True) or the probe is stopped (False).
+
+        Every child here gets /dev/null as stdin: ssh makes its stdin non-blocking and, killed, leaves
+        it so; a shared stdin then makes the next ansible-playbook refuse to start ("requires blocking IO").
+        """
         command = ["ssh", "-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
                    "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=20", "-o", "ControlPath=none",
                    "-i", self.info["identity_file"], "-p", str(self.info["port"]), "root@127.0.0.1", "true"]
