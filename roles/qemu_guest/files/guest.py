@@ -38,19 +38,19 @@ import sys
 import time
 
 CACHE = os.environ.get("KEXEC_CACHE", os.path.expanduser("~/.cache/kernel-kexec"))
+BASE_IMAGE = os.path.join(CACHE, "images", "bookworm.qcow2")
+SSH_KEY = os.path.join(CACHE, "ssh", "id_ed25519")
+GUESTS = os.path.join(CACHE, "guests")
 # TCG with a 256 MiB translation cache instead of QEMU's 1 GiB. A reboot, firmware or kexec, leaves
 # the old boot's translated code in the cache: QEMU flushes it only when the cache is full. The pages
 # that code came from are free memory in the new boot, and the kernel zeroes every page it hands out;
 # a store to a page that still has translations takes QEMU's self-modifying-code path, byte by byte
 # of clear_page's rep stosb. With 1 GiB, consecutive kexec boots of one guest went 32, 80, 107 and
 # 65 s to the end of start-up, one vCPU spending up to 45 s in clear_page (sampled through the QEMU
-# monitor); with 256 MiB the cache is flushed every minute or so and the same four boots took 30-34 s
+# monitor); with 256 MiB the cache was flushed 20 times in 10 minutes and the same four boots took 30-34 s
 # (2026-12-02). Real hardware has no such cache: this only keeps the emulator's artefact out of the
 # tests' timing and out of the benchmark.
 TCG_ACCEL = "tcg,thread=multi,tb-size=256"
-BASE_IMAGE = os.path.join(CACHE, "images", "bookworm.qcow2")
-SSH_KEY = os.path.join(CACHE, "ssh", "id_ed25519")
-GUESTS = os.path.join(CACHE, "guests")
 SSH_OPTIONS = [
     "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
     "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5", "-o", "BatchMode=yes",
