@@ -16,7 +16,8 @@ serial console, every line stamped on arrival here:
              firmware reboot, the kernel hand-over for a kexec
   boot       to "Started ssh.service" on the new boot's console (sshd listens: Type=notify)
   login      to the first SSH login the new boot accepts (ssh ... true, one try at a time)
-  notice     that login to the reboot task's return (the next task stamps the clock)
+  notice     that login to the reboot task's return (the next task stamps the clock);
+             negative when the task noticed the new boot before the bench's own login completed
 
     bash bench/run [reboot] [--rounds 3] [--methods ...] [--firmware-delay S]
 
@@ -213,7 +214,12 @@ def run_playbook(inventory, method):
     return start, end, float(match.group(2)), float(match.group(1)), match.group(3).strip()
 
 
-def phases(start, done, serial, probe):
+# How long after a round the bench waits for its own first login of the new boot: the task may notice
+# the boot before that login completes.
+LOGIN_AFTER_TASK = 30
+
+
+def phases(start, done, serial, probe, wait=time.sleep):
     """Seconds per phase of one round (None where a mark was not seen), from the stamps."""
     marks = [start]
     shutdown = serial.first(SHUTDOWN_STARTS, start, done)
@@ -221,6 +227,11 @@ def phases(start, done, serial, probe):
     kernel = serial.first(NEW_KERNEL, handover, done) if handover else None
     sshd = serial.first(SSHD_STARTED, kernel, done) if kernel else None
     login = probe.first_login(sshd) if sshd else None
+    waited = 0.0
+    while sshd and login is None and waited < LOGIN_AFTER_TASK:
+        wait(0.1)
+        waited += 0.1
+        login = probe.first_login(sshd)
     marks += [shutdown, handover, kernel, sshd, login, done]
     return {name: (marks[i + 1] - marks[i] if marks[i] is not None and marks[i + 1] is not None else None)
             for i, name in enumerate(PHASES)}

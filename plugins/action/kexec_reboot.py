@@ -15,10 +15,11 @@ wait is built to be quick and never to hang:
 - the host is polled with bare SSH-banner probes every quarter second while it
   is down (QEMU and load balancers accept TCP even when the host is down; the
   banner proves sshd), and the old boot only once a second: each probe that
-  reaches sshd costs the host a fork and re-exec of sshd. A probe nobody answers
-  opens a fresh connection each second beside the ones it holds (three at most):
-  sshd often listens before DHCP has given the host its address, and a connection
-  begun in that gap is answered only at a retransmission seconds later;
+  reaches sshd costs the host a fork and re-exec of sshd. The probes of one wait
+  share their connections (plugin_utils/_banner_watch.py): one that something in
+  between has accepted is kept until it answers, never closed unanswered, since
+  QEMU's port forward would still hand it to the new boot's sshd, and a flood of
+  such connections delays the real login by seconds;
 - once sshd answers, one command reads boot_id, release and cmdline;
 - while the old boot's sshd still answers (the probes have not seen it go), the
   boot_id is read at growing intervals, each read bounded: a new boot_id ends
@@ -37,11 +38,8 @@ wait is built to be quick and never to hang:
 from __future__ import annotations
 
 import contextvars
-import errno
 import itertools
 import secrets
-import selectors
-import socket
 import threading
 import time
 
@@ -55,6 +53,7 @@ from ansible_collections.kernel.kexec.plugins.module_utils._argspec import (
 )
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.reboot import nonce_argument
+from ansible_collections.kernel.kexec.plugins.plugin_utils._banner_watch import BannerWatch
 
 display = Display()
 
@@ -84,16 +83,11 @@ class ActionModule(ActionBase):
     # Each probe that reaches sshd costs the host a fork and re-exec of sshd, which under emulation or
     # load takes a good part of a second. So one probe at a time, and no connection closed before its
     # banner could come (a probe that gives up early and tries again piles unanswered connections on a
-    # slow sshd until its MaxStartups refuses the real login): a silent probe adds a connection each
-    # second, three at most, and keeps them all. The old boot, which only has to be seen going, is
-    # probed once a second.
+    # slow sshd until its MaxStartups refuses the real login): BannerWatch keeps them. The old boot,
+    # which only has to be seen going, is probed once a second.
     PROBE_INTERVAL = 0.25  # seconds between banner probes while the host is down
     OLD_SSHD_PROBE_INTERVAL = 1.0  # seconds between probes while the old boot's sshd still answers
     BANNER_TIMEOUT = 5.0  # one probe: connect and read "SSH-"
-    # Within one probe, while no connection has answered, a fresh one every RECONNECT_EVERY seconds,
-    # at most MAX_OPEN_CONNECTIONS open; none is closed early, so a slow sshd has the probe's whole time.
-    RECONNECT_EVERY = 1.0
-    MAX_OPEN_CONNECTIONS = 3
     PRE_PROBE_TIMEOUT = 3.0  # the probe before the reboot, which decides whether probing works at all
     # While sshd has not been seen going away, the boot_id is read at these seconds after the wait
     # began, then every OLD_BOOT_READS[-1] seconds: rarely, because a read sent while the old boot
@@ -117,6 +111,7 @@ class ActionModule(ActionBase):
     def __init__(self, *args, **kwargs):
         super(ActionModule, self).__init__(*args, **kwargs)
         self._retired = []  # connection objects a hung call may still be using: never used again
+        self._banner_watch = None  # the probes' shared connections, for one wait
 
     def run(self, tmp=None, task_vars=None):
         self._supports_check_mode = True
@@ -189,13 +184,23 @@ class ActionModule(ActionBase):
         cannot reach sshd directly: then the wait relies on bounded remote reads alone.
         """
         host, port = self._ssh_endpoint()
-        if port and not self.ssh_banner(host, port, self.PRE_PROBE_TIMEOUT):
-            display.vvv("kexec_reboot: no SSH banner at %s:%s before the reboot; waiting without probes" % (host, port))
-            return None, None
+        try:
+            if port and not self.ssh_banner(host, port, self.PRE_PROBE_TIMEOUT):
+                display.vvv("kexec_reboot: no SSH banner at %s:%s before the reboot; waiting without probes"
+                            % (host, port))
+                return None, None
+        finally:
+            self.close_banner_watch()
         return host, port
 
     def wait_for_new_boot(self, old_boot_id, deadline, connect_timeout, endpoint=None):
         """Poll until the host answers with a boot_id other than ``old_boot_id``."""
+        try:
+            return self._wait_for_new_boot(old_boot_id, deadline, connect_timeout, endpoint)
+        finally:
+            self.close_banner_watch()
+
+    def _wait_for_new_boot(self, old_boot_id, deadline, connect_timeout, endpoint):
         host, port = endpoint or self._ssh_endpoint()
         last_seen = "nothing yet"
         went_down = not port  # without probes only the boot_id can tell
@@ -207,6 +212,8 @@ class ActionModule(ActionBase):
             if remaining <= 0:
                 raise AnsibleError("the host did not come back within reboot_timeout; last seen: %s" % last_seen)
             if port and not self.ssh_banner(host, port, min(self.BANNER_TIMEOUT, remaining)):
+                if not went_down:
+                    self._trace(began, "no SSH banner: the old boot's sshd is gone")
                 went_down = True
                 last_seen = "no SSH banner from %s:%s" % (host, port)
                 self._sleep(self.PROBE_INTERVAL)
@@ -219,16 +226,19 @@ class ActionModule(ActionBase):
             checking_old_boot = not went_down
             if checking_old_boot:
                 next_old_boot_read = next(old_boot_reads)
+            self._trace(began, "reading the boot_id" + (" (the old boot's sshd still answers)" if checking_old_boot else ""))
             try:
                 state = self.read_state(min(connect_timeout + self.EXTRA_CALL_TIME, remaining),
                                         OLD_BOOT_COMMAND if checking_old_boot else STATE_COMMAND)
             except ConnectionLost:
                 raise
             except AnsibleError as exc:
+                self._trace(began, "reading the boot_id failed: %s" % exc)
                 last_seen = "sshd answered but reading the boot_id failed: %s" % exc
                 self.drop_connection()
                 self._sleep(self.PROBE_INTERVAL)
                 continue
+            self._trace(began, "boot_id %s" % state["boot_id"])
             if state["boot_id"] != old_boot_id:
                 return state
             if checking_old_boot and state.get("system") in NOT_STOPPING \
@@ -239,6 +249,11 @@ class ActionModule(ActionBase):
             last_seen = "the old boot %s still answering (systemd: %s)" % (old_boot_id, state.get("system") or "unknown")
             self.drop_connection()
             self._sleep(self.PROBE_INTERVAL)
+
+    def _trace(self, began, what):
+        """One -vvv line per step of the wait, stamped with the seconds since it began: where a slow
+        wait spent its time."""
+        display.vvv("kexec_reboot: wait +%.2fs: %s" % (self._clock() - began, what))
 
     def old_boot_read_times(self, began):
         """When to read the boot_id while sshd has not been seen going away: OLD_BOOT_READS, then
@@ -259,56 +274,20 @@ class ActionModule(ActionBase):
             port = 22
         return host, int(port)
 
-    @classmethod
-    def ssh_banner(cls, host, port, timeout):
-        """True when sshd answers with its banner within ``timeout``; a bare TCP accept proves nothing.
+    def ssh_banner(self, host, port, timeout):
+        """True when sshd at host:port sends its banner within ``timeout`` (see BannerWatch.answered).
 
-        False at once when a connection is refused or closed, or answers with something else.
-        A connection that stays silent (the host down behind QEMU's port forward, or its SYN sent
-        before the host had its address) is kept, and beside it a fresh one is opened every
-        RECONNECT_EVERY seconds, up to MAX_OPEN_CONNECTIONS: the first banner on any of them counts.
-        """
-        deadline = time.monotonic() + timeout
-        try:
-            family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        except (OSError, UnicodeError):
-            return False
-        selector = selectors.DefaultSelector()
-        received = {}  # socket -> the banner's first bytes so far
-        next_open = time.monotonic()
-        try:
-            while True:
-                now = time.monotonic()
-                if now >= deadline:
-                    return False
-                if now >= next_open and len(received) < cls.MAX_OPEN_CONNECTIONS:
-                    sock = socket.socket(family, kind, proto)
-                    sock.setblocking(False)
-                    received[sock] = b""
-                    selector.register(sock, selectors.EVENT_READ)
-                    if sock.connect_ex(address) not in (0, errno.EINPROGRESS):
-                        return False  # refused at once: nothing listens
-                    next_open = now + cls.RECONNECT_EVERY
-                wake = deadline if len(received) >= cls.MAX_OPEN_CONNECTIONS else min(deadline, next_open)
-                for key, _events in selector.select(max(wake - time.monotonic(), 0)):
-                    try:
-                        chunk = key.fileobj.recv(4 - len(received[key.fileobj]))
-                    except BlockingIOError:
-                        continue
-                    except OSError:  # refused, reset: the host answers and nothing listens
-                        return False
-                    if not chunk:
-                        return False  # closed: nothing behind the port (QEMU's forward with sshd down)
-                    received[key.fileobj] += chunk
-                    if len(received[key.fileobj]) == 4:
-                        return received[key.fileobj] == b"SSH-"
-        except OSError:  # no socket to be had (EMFILE), no route: no banner
-            return False
-        finally:
-            for sock in received:
-                selector.unregister(sock)
-                sock.close()
-            selector.close()
+        The probes share one BannerWatch until close_banner_watch(): connections one probe leaves
+        silent are kept for the next."""
+        if self._banner_watch is None or (self._banner_watch.host, self._banner_watch.port) != (host, port):
+            self.close_banner_watch()
+            self._banner_watch = BannerWatch(host, port)
+        return self._banner_watch.answered(timeout)
+
+    def close_banner_watch(self):
+        if self._banner_watch is not None:
+            self._banner_watch.close()
+            self._banner_watch = None
 
     def read_state(self, timeout, command=STATE_COMMAND):
         """boot_id, release, cmdline (and, by OLD_BOOT_COMMAND, systemd's system state) in one call."""

@@ -31,9 +31,11 @@ description:
     control master across the reboot, so it never hangs on a stale connection, and probes the SSH port's
     banner, one probe at a time, every quarter second while the host is down (each probe that reaches sshd
     costs the host a start of sshd, so the old boot is probed only once a second); the new boot is read as
-    soon as its sshd answers. A probe that gets no answer opens a fresh connection each second beside the
-    ones it holds, three at most, because sshd often listens before DHCP has given the host its address,
-    and a connection begun in that gap is answered only at a TCP retransmission seconds later. Where the
+    soon as its sshd answers. The probes of one wait share their connections. One still connecting is
+    closed when its probe ends and replaced each second, three at most. One that something in between
+    accepted (QEMU's port forward, a proxy) is kept until it answers, four at most, a fresh one every three
+    seconds, because closing it would not stop that proxy from handing it to the new boot's sshd later,
+    and tens of such connections made sshd throttle and delay the real login by seconds. Where the
     controller cannot reach the SSH port directly (a jump host), it polls with bounded remote reads instead.
   - While the old boot still answers, its C(boot_id) is read 5, 10, 20 and 40 seconds into the wait and then
     every 40 seconds. A new C(boot_id) ends the wait even if the probes never saw sshd go, and an old boot

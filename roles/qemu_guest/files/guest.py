@@ -29,6 +29,7 @@ kexec reboot saves on such hardware.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -82,14 +83,29 @@ def read_pid(name):
     return pid
 
 
-def ssh_banner(port, timeout=1.0):
-    """True once sshd answers with its banner (the guest is up, not just QEMU)."""
+def banner_watch(port):
+    """The kexec_reboot action's BannerWatch (this collection's plugins/plugin_utils) on 127.0.0.1:port.
+
+    Until the guest's network is up, QEMU's forward accepts a connection and stays silent, and one
+    closed unanswered is still handed to sshd later: a probe every second or two of a first boot
+    left tens of them, and sshd's MaxStartups throttling then delayed the first real login. The watch
+    keeps at most four such connections and closes none of them unanswered.
+    """
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, os.pardir,
+                        "plugins", "plugin_utils", "_banner_watch.py")
+    spec = importlib.util.spec_from_file_location("kexec_banner_watch", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.BannerWatch("127.0.0.1", port)
+
+
+def ssh_banner(port, timeout):
+    """True once sshd answers with its banner within ``timeout`` (the guest is up, not just QEMU)."""
+    watch = banner_watch(port)
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            return sock.recv(4).startswith(b"SSH-")
-    except OSError:
-        return False
+        return watch.answered(timeout)
+    finally:
+        watch.close()
 
 
 def instance(name):
@@ -138,13 +154,17 @@ def start(args):
     with open(os.path.join(directory, "instance.json"), "w") as handle:
         json.dump(data, handle)
     deadline = time.monotonic() + args.timeout
-    while not ssh_banner(port):
-        if not read_pid(args.name):
-            sys.exit("guest %s: QEMU exited during boot; see %s" % (args.name, serial))
-        if time.monotonic() > deadline:
-            stop_guest(args.name)
-            sys.exit("guest %s: no SSH banner within %ds; see %s" % (args.name, args.timeout, serial))
-        time.sleep(1)
+    watch = banner_watch(port)
+    try:
+        while not watch.answered(1.0):
+            if not read_pid(args.name):
+                sys.exit("guest %s: QEMU exited during boot; see %s" % (args.name, serial))
+            if time.monotonic() > deadline:
+                stop_guest(args.name)
+                sys.exit("guest %s: no SSH banner within %ds; see %s" % (args.name, args.timeout, serial))
+            time.sleep(0.5)
+    finally:
+        watch.close()
     json.dump(data, sys.stdout)
     print()
 

@@ -129,3 +129,49 @@ def test_a_refused_attempt_is_followed_quickly(probe):
     assert len(fake.started) == 3
     gaps = [later - earlier for earlier, later in zip(fake.started, fake.started[1:])]
     assert all(gap < 0.9 for gap in gaps), gaps  # 0.2 s after a refusal, not ATTEMPT_EVERY
+
+
+# --- phases: the round's marks, and the bench's own login that may come after the task ---------------
+
+ROUND = [(10.0, "[ 1.0] Stopped x"), (15.0, "[ 2.0] kexec_core: Starting new kernel"),
+         (20.0, "[ 0.0] Linux version 6.1"), (50.0, "[ 9.0] Started ssh.service - OpenBSD Secure Shell server.")]
+
+
+class LateLogin:
+    """The bench's login probe, whose first login of the boot completes ``late`` seconds of waiting
+    after the task (None: never)."""
+
+    def __init__(self, at, late):
+        self.at, self.late, self.waited = at, late, 0.0
+
+    def first_login(self, after):
+        return self.at if self.late is not None and self.waited >= self.late else None
+
+    def wait(self, seconds):
+        self.waited += seconds
+
+
+def round_phases(bench, tmp_path, probe, done):
+    serial = bench.SerialTail(str(tmp_path / "serial.log"))
+    serial.lines.extend(ROUND)
+    return bench.phases(0.0, done, serial, probe, wait=probe.wait)
+
+
+def test_phases_of_a_round(bench, tmp_path):
+    times = round_phases(bench, tmp_path, LateLogin(at=56.0, late=0), done=57.5)
+    assert times == {"target": 10.0, "shutdown": 5.0, "handover": 5.0, "boot": 30.0, "login": 6.0, "notice": 1.5}
+
+
+def test_a_task_quicker_than_the_bench_login_gets_a_negative_notice(bench, tmp_path):
+    # The task returned at 55 s; the bench's own first login of the boot completed only at 56 s.
+    probe = LateLogin(at=56.0, late=1.0)
+    times = round_phases(bench, tmp_path, probe, done=55.0)
+    assert times["login"] == 6.0 and times["notice"] == -1.0
+    assert 1.0 <= probe.waited < 1.5
+
+
+def test_a_bench_login_that_never_comes_is_waited_for_a_bounded_time(bench, tmp_path):
+    probe = LateLogin(at=None, late=None)
+    times = round_phases(bench, tmp_path, probe, done=55.0)
+    assert times["login"] is None and times["notice"] is None
+    assert bench.LOGIN_AFTER_TASK <= probe.waited < bench.LOGIN_AFTER_TASK + 1

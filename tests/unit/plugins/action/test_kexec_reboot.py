@@ -1,13 +1,12 @@
 """kexec_reboot's controller side: start the reboot, wait for a new boot_id, verify.
 
 The waits run on a fake clock (see conftest.Harness): sleeping advances it,
-nothing sleeps for real. Only the bounded() and ssh_banner tests take real
-time, a fraction of a second, against sockets they open on 127.0.0.1.
+nothing sleeps for real. Only the bounded() tests take real time, a fraction
+of a second. The banner probes' sockets are tested with BannerWatch itself.
 """
 
 import itertools
 import re
-import socket
 import threading
 import time
 
@@ -15,7 +14,7 @@ import pytest
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
 
 from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import (
-    OLD_BOOT_COMMAND, STATE_COMMAND, ActionModule, RemoteCallTimeout,
+    OLD_BOOT_COMMAND, STATE_COMMAND, RemoteCallTimeout,
 )
 
 from ..fakes.host import OLD_RELEASE, RELEASE
@@ -356,126 +355,48 @@ def test_failed_reset_is_not_fatal(harness):
     harness.action().drop_connection()
 
 
-# --- ssh_banner against real sockets on 127.0.0.1 -----------------------------------------------------
+# --- the banner probes (BannerWatch itself: tests/unit/plugins/plugin_utils) -----------------------------
 
-class Server:
-    """A 127.0.0.1 listener; the n-th connection it accepts gets ``answers[n]``: (delay, payload) sends
-    payload after delay seconds and holds the connection open, (delay, None) closes it after delay.
-    Connections past the list stay silent and open. ``accepted`` counts connections."""
+def test_probes_of_one_wait_share_a_watch_that_the_wait_closes(harness, monkeypatch):
+    made = []
 
-    def __init__(self, answers):
-        self.answers = list(answers)
-        self.accepted = 0
-        self.done = threading.Event()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.accept, daemon=True).start()
+    class Watch:
+        def __init__(self, host, port):
+            self.host, self.port, self.probes, self.closed = host, port, 0, False
+            made.append(self)
 
-    def accept(self):
-        while not self.done.is_set():
-            try:
-                client = self.sock.accept()[0]
-            except OSError:
-                continue
-            answer = self.answers[self.accepted] if self.accepted < len(self.answers) else (0, b"")
-            self.accepted += 1
-            threading.Thread(target=self.answer, args=(client, answer), daemon=True).start()
+        def answered(self, timeout):
+            self.probes += 1
+            harness.clock.now += timeout
+            return self.probes > 3  # down for three probes, then the new boot's banner
 
-    def answer(self, client, answer):
-        delay, payload = answer
-        with client:
-            if self.done.wait(delay):
-                return
-            if payload is None:
-                return
-            try:
-                client.sendall(payload)
-            except OSError:
-                return
-            self.done.wait(10)
+        def close(self):
+            self.closed = True
 
-    def close(self):
-        self.done.set()
-        self.sock.close()
+    monkeypatch.setattr("ansible_collections.kernel.kexec.plugins.action.kexec_reboot.BannerWatch", Watch)
+    action = harness.action()
+    del action.ssh_banner  # the real method, over the fake watch
+    result = action.run(task_vars={})
+    assert "failed" not in result and result["boot_id"] == NEW_BOOT
+    assert len(made) == 1 and made[0].probes == 4 and made[0].closed
+    assert (made[0].host, made[0].port) == (HOST, PORT)
+    assert action._banner_watch is None
 
 
-@pytest.fixture
-def serve():
-    servers = []
+def test_the_watch_is_closed_when_the_wait_fails(harness, monkeypatch):
+    closed = []
 
-    def start(*answers):
-        servers.append(Server(answers))
-        return servers[-1]
-    yield start
-    for server in servers:
-        server.close()
-
-
-def probe(port, timeout=0.3):
-    began = time.monotonic()
-    answer = ActionModule.ssh_banner("127.0.0.1", port, timeout)
-    return answer, time.monotonic() - began
-
-
-SSHD = b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"
-
-
-def test_banner_from_sshd(serve):
-    answer, took = probe(serve((0, SSHD)).port)
-    assert answer is True and took < 0.3
-
-
-def test_no_banner_from_something_else(serve):
-    answer, took = probe(serve((0, b"HTTP/1.1 400 Bad Request\r\n")).port)
-    assert answer is False and took < 0.3
-
-
-def test_silent_listener_times_out(serve):
-    answer, took = probe(serve().port)  # a TCP accept alone, as QEMU's port forward gives with the guest down
-    assert answer is False
-    assert 0.3 <= took < 2
-
-
-def test_a_closed_connection_ends_the_probe_at_once(serve):
-    answer, took = probe(serve((0, None)).port, timeout=3)  # QEMU's forward while the guest's sshd is down
-    assert answer is False and took < 0.5
-
-
-def test_closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    answer, took = probe(port, timeout=3)  # nothing listens there now
-    assert answer is False and took < 0.5
-
-
-def test_a_connection_begun_too_early_does_not_hold_up_the_banner(serve):
-    # The first connection's SYN went out before the host had its address: it stays silent, and a
-    # fresh connection a second later gets the banner.
-    server = serve((30, b""), (0, SSHD))
-    answer, took = probe(server.port, timeout=3)
-    assert answer is True
-    assert ActionModule.RECONNECT_EVERY <= took < 3
-    assert server.accepted == 2
-
-
-def test_a_slow_sshd_keeps_its_first_connection(serve):
-    # sshd answers the first connection after 1.5 s; the probe must not have closed it meanwhile.
-    server = serve((1.5, SSHD))
-    answer, took = probe(server.port, timeout=3)
-    assert answer is True and 1.5 <= took < 3
-    assert server.accepted == 2  # the second, opened at 1 s, stays silent
-
-
-def test_a_silent_probe_holds_at_most_three_connections(serve, monkeypatch):
-    monkeypatch.setattr(ActionModule, "RECONNECT_EVERY", 0.05)
-    server = serve()
-    answer, took = probe(server.port, timeout=0.6)
-    assert answer is False and took >= 0.6
-    assert server.accepted == ActionModule.MAX_OPEN_CONNECTIONS == 3
+    def close(watch):
+        closed.append(watch)
+    monkeypatch.setattr("ansible_collections.kernel.kexec.plugins.action.kexec_reboot.BannerWatch.answered",
+                        lambda self, timeout: False)
+    monkeypatch.setattr("ansible_collections.kernel.kexec.plugins.action.kexec_reboot.BannerWatch.close",
+                        close)
+    action = harness.action({"reboot_timeout": 10})  # 40 probes of the fake clock's quarter second
+    del action.ssh_banner
+    result = action.run(task_vars={})
+    assert result["failed"] is True and "did not come back" in result["msg"]
+    assert len(closed) == 1 and action._banner_watch is None
 
 
 @pytest.mark.parametrize("banner, endpoint", [(True, (HOST, PORT)), (False, (None, None))])
