@@ -76,7 +76,7 @@ class BannerWatch:
                 now = self._clock()
                 if now >= deadline:
                     return False
-                if self._may_open(now) and not self._open(now):
+                if now >= self._next_open() and not self._open(now):
                     return False
                 wake = min(deadline, self._next_open())
                 for key, _events in self._selector.select(max(wake - self._clock(), 0)):
@@ -97,11 +97,8 @@ class BannerWatch:
     def _interval(self):
         return self.HELD_EVERY if self._received else self.RECONNECT_EVERY
 
-    def _may_open(self, now):
-        return (now >= self._last_open + self._interval() and len(self._connecting) < self.MAX_CONNECTING
-                and len(self._received) < self.MAX_HELD)
-
     def _next_open(self):
+        """When a fresh connection may be opened: never while either kind is at its cap."""
         if len(self._connecting) >= self.MAX_CONNECTING or len(self._received) >= self.MAX_HELD:
             return float("inf")
         return self._last_open + self._interval()
