@@ -31,7 +31,7 @@ answers:
   about three seconds, and leave sshd at most three idle connections.
 
 One watch serves one wait (the probes of one reboot); :meth:`BannerWatch.close`
-ends it.
+ends it, and so does leaving a ``with BannerWatch(host, port) as watch:`` block.
 """
 
 from __future__ import annotations
@@ -88,6 +88,12 @@ class BannerWatch:
         finally:
             for sock in list(self._connecting):  # our own SYNs: closing them cancels them
                 self._forget(sock)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc_info):
+        self.close()
 
     def close(self):
         for sock in list(self._connecting) + list(self._received):

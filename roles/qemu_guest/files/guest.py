@@ -101,11 +101,8 @@ def banner_watch(port):
 
 def ssh_banner(port, timeout):
     """True once sshd answers with its banner within ``timeout`` (the guest is up, not just QEMU)."""
-    watch = banner_watch(port)
-    try:
+    with banner_watch(port) as watch:
         return watch.answered(timeout)
-    finally:
-        watch.close()
 
 
 def instance(name):
@@ -154,8 +151,7 @@ def start(args):
     with open(os.path.join(directory, "instance.json"), "w") as handle:
         json.dump(data, handle)
     deadline = time.monotonic() + args.timeout
-    watch = banner_watch(port)
-    try:
+    with banner_watch(port) as watch:
         while not watch.answered(1.0):
             if not read_pid(args.name):
                 sys.exit("guest %s: QEMU exited during boot; see %s" % (args.name, serial))
@@ -163,8 +159,6 @@ def start(args):
                 stop_guest(args.name)
                 sys.exit("guest %s: no SSH banner within %ds; see %s" % (args.name, args.timeout, serial))
             time.sleep(0.5)
-    finally:
-        watch.close()
     json.dump(data, sys.stdout)
     print()
 

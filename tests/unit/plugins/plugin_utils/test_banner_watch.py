@@ -179,6 +179,18 @@ def test_held_connections_are_few_and_never_closed_unanswered(serve, watch, monk
     assert wait_for(lambda: server.closed == 4)
 
 
+def test_leaving_a_with_block_closes_the_held_connections(serve):
+    # guest.py waits for a first boot in a with block: however it leaves (the guest came up, QEMU
+    # exited, sys.exit on the deadline), the held connections go with it.
+    server = serve()
+    with pytest.raises(SystemExit):
+        with BannerWatch("127.0.0.1", server.port) as a_watch:
+            assert a_watch.answered(0.1) is False
+            assert wait_for(lambda: server.accepted == 1)
+            raise SystemExit("no SSH banner")
+    assert wait_for(lambda: server.closed == 1)
+
+
 def test_connections_still_connecting_are_closed_when_the_probe_ends(monkeypatch):
     # A full accept queue leaves the SYN unanswered, as a host that is down does: those connections are
     # our kernel's own, closing them cancels them, so a probe does not keep them.
