@@ -1,25 +1,37 @@
 #!/usr/bin/env bash
-# Build the Debian bookworm test-host image once and cache it.
+# Build a Debian test-host image once and cache it.
 #
-# The image is a 6 GiB sparse MBR disk with one ext4 partition, GRUB on the
-# disk (so reboots go through a real bootloader), a serial console, sshd with
-# the project's test key for root, python3, kexec-tools (only for the
-# benchmark that compares against it; the collection never calls it) and
-# makedumpfile. Its initrd holds only the disk's modules (host-only, 7 MB), and a copy of it
-# serves capture kernels (/boot/initrd.img-RELEASE-capture).
+#   build-image.sh [RELEASE [BOOT]]     RELEASE: bookworm (default) or trixie; BOOT: bios (default) or efi
+#
+# bios: a 6 GiB sparse MBR disk with one ext4 partition and GRUB for BIOS (grub-pc).
+# efi: a 6 GiB sparse GPT disk with an EFI system partition (vfat, /boot/efi) and an ext4 root; on the
+#   ESP the signed chain Debian ships for Secure Boot (shim, then GRUB, both signed; the kernel is signed
+#   too), installed at the removable-media path EFI/BOOT/BOOTX64.EFI so that firmware with empty
+#   variables boots it. The same image serves firmware with Secure Boot off (uefi) and on (secureboot).
+# Both: a serial console (GRUB and the kernel), sshd with the project's test key for root, python3,
+# kexec-tools (only for the benchmark that compares against it; the collection never calls it) and
+# makedumpfile. The initrd holds only the disk's modules (host-only, 7 MB), and a copy of it serves
+# capture kernels (/boot/initrd.img-RELEASE-capture). Reboots go through a real bootloader.
 # Not kdump-tools: its kernel hook cannot build its initrd inside mmdebstrap; the kdump role
 # installs it on the guest, as it would on any host.
 #
-# Output: $KEXEC_CACHE/images/bookworm.qcow2 (default ~/.cache/kernel-kexec), and a copy
-# of the guest's kernel as $KEXEC_CACHE/images/vmlinuz (the unit tests parse a real bzImage).
-# The cache is keyed on this script's content: edit it and the image is rebuilt.
-# Needs root (mmdebstrap, losetup, mount, chroot).
+# Output under $KEXEC_CACHE/images (default ~/.cache/kernel-kexec): bookworm.qcow2 (bookworm, bios),
+# otherwise RELEASE-BOOT.qcow2; and, from the bookworm bios build, a copy of the guest's kernel as
+# vmlinuz (the unit tests parse a real bzImage).
+# Each image's cache is keyed on this script's content: edit it and the image is rebuilt.
+# Needs root (mmdebstrap, losetup, mount, chroot); the ESP is written with mtools, not mounted.
 set -euo pipefail
 
+release=${1:-bookworm}
+boot=${2:-bios}
+case $release in bookworm | trixie) ;; *) echo "build-image.sh: release '$release' is not built here (bookworm, trixie)" >&2; exit 2 ;; esac
+case $boot in bios | efi) ;; *) echo "build-image.sh: boot '$boot' is not built here (bios, efi)" >&2; exit 2 ;; esac
 cache=${KEXEC_CACHE:-$HOME/.cache/kernel-kexec}
 images=$cache/images
-image=$images/bookworm.qcow2
-stamp=$images/bookworm.stamp
+name=$release-$boot
+[[ $name != bookworm-bios ]] || name=bookworm
+image=$images/$name.qcow2
+stamp=$images/$name.stamp
 key=$cache/ssh/id_ed25519
 want=$(sha256sum "$0" | cut -d' ' -f1)
 mirror=${KEXEC_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -36,50 +48,82 @@ mkdir -p "$images" "$(dirname "$key")"
 work=$(mktemp -d "$images/build.XXXXXX")
 loop=""
 mnt=$work/mnt
+# The chroot's /dev, /proc and /sys are bind mounts of the host's. Each is made a slave (its unmount
+# never travels back to the host's own /dev/pts), and the work directory is removed only when nothing
+# is mounted below it, without crossing into another file system: a failed unmount must not let the
+# cleanup delete the host's device nodes.
 cleanup() {
     set +e
-    for m in dev/pts dev proc sys ""; do
+    local m
+    for m in dev proc sys ""; do
         mountpoint -q "$mnt/$m" && umount -R "$mnt/$m"
     done
     [[ -n $loop ]] && { partx -d "$loop" 2>/dev/null; losetup -d "$loop"; }
-    rm -rf "$work"
+    if findmnt -rn -o TARGET | grep -q "^$work/"; then
+        echo "build-image.sh: still mounted below $work; left in place:" >&2
+        findmnt -rn -o TARGET | grep "^$work/" >&2
+        return
+    fi
+    rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
 
-packages=linux-image-amd64,systemd-sysv,udev,openssh-server,python3,dbus,grub-pc,initramfs-tools,ifupdown,isc-dhcp-client,iproute2,kexec-tools,makedumpfile,python3-apt,procps,less
-echo "mmdebstrap: bookworm minbase"
+# The node of partition N of the loop device: devtmpfs makes it, sometimes late; with no udev at all
+# it is made by hand.
+partition() {
+    local part=${loop}p$1 major minor
+    for _ in 1 2 3 4 5 6 7 8 9 10; do [[ -b $part ]] && break; partx -a "$loop" 2>/dev/null || true; sleep 0.5; done
+    if [[ ! -b $part ]]; then
+        IFS=: read -r major minor < "/sys/block/$(basename "$loop")/$(basename "$part")/dev"
+        mknod "$part" b "$major" "$minor"
+    fi
+    echo "$part"
+}
+
+packages=linux-image-amd64,systemd-sysv,udev,e2fsprogs,openssh-server,python3,dbus,initramfs-tools,ifupdown,isc-dhcp-client,iproute2,kexec-tools,makedumpfile,python3-apt,procps,less
+if [[ $boot == bios ]]; then
+    packages+=,grub-pc
+else
+    packages+=,grub-efi-amd64,grub-efi-amd64-signed,shim-signed
+fi
+echo "mmdebstrap: $release minbase ($boot)"
 # Keep the package lists: the guests install packages (the kdump role's kdump-tools) without an apt update.
-mmdebstrap --variant=minbase --skip=cleanup/apt/lists --include="$packages" bookworm "$work/rootfs.tar" "$mirror"
+mmdebstrap --variant=minbase --skip=cleanup/apt/lists --include="$packages" "$release" "$work/rootfs.tar" "$mirror"
 
 raw=$work/disk.raw
 truncate -s 6G "$raw"
-echo 'type=83, bootable' | sfdisk -q "$raw"
-loop=$(losetup -f --show -P "$raw")
-part=${loop}p1
-# devtmpfs makes the partition node, sometimes late; with no udev at all make it by hand.
-for _ in 1 2 3 4 5 6 7 8 9 10; do [[ -b $part ]] && break; partx -a "$loop" 2>/dev/null || true; sleep 0.5; done
-if [[ ! -b $part ]]; then
-    IFS=: read -r major minor < "/sys/block/$(basename "$loop")/$(basename "$part")/dev"
-    mknod "$part" b "$major" "$minor"
+if [[ $boot == bios ]]; then
+    echo 'type=83, bootable' | sfdisk -q "$raw"
+else
+    printf '%s\n' 'label: gpt' 'size=200MiB, type=uefi' 'type=linux' | sfdisk -q "$raw"
 fi
-mkfs.ext4 -q -L kexec-root "$part"
-uuid=$(blkid -s UUID -o value "$part")
+loop=$(losetup -f --show -P "$raw")
+if [[ $boot == bios ]]; then
+    root_part=$(partition 1)
+else
+    esp_part=$(partition 1)
+    root_part=$(partition 2)
+    mkfs.vfat -F 32 -n EFI "$esp_part" > /dev/null
+fi
+mkfs.ext4 -q -L kexec-root "$root_part"
+uuid=$(blkid -s UUID -o value "$root_part")
 mkdir -p "$mnt"
-mount "$part" "$mnt"
+mount "$root_part" "$mnt"
 tar -C "$mnt" --xattrs --xattrs-include='*' -xpf "$work/rootfs.tar"
 
-cat > "$mnt/etc/fstab" <<FSTAB
-UUID=$uuid / ext4 errors=remount-ro 0 1
-FSTAB
+echo "UUID=$uuid / ext4 errors=remount-ro 0 1" > "$mnt/etc/fstab"
+if [[ $boot == efi ]]; then
+    mkdir -p "$mnt/boot/efi"
+    echo "UUID=$(blkid -s UUID -o value "$esp_part") /boot/efi vfat umask=0077,nofail 0 1" >> "$mnt/etc/fstab"
+fi
 echo kexec-guest > "$mnt/etc/hostname"
 # kexec-tools must not load a kernel at shutdown behind the tests' back.
 sed -i 's/^LOAD_KEXEC=.*/LOAD_KEXEC=false/' "$mnt/etc/default/kexec"
 # Packages the tests install (the kdump role's kdump-tools) must not rebuild the main initrd through
 # initramfs-tools' trigger: under TCG that alone takes minutes. kdump-tools builds its own initrd anyway.
 sed -i 's/^update_initramfs=.*/update_initramfs=no/' "$mnt/etc/initramfs-tools/update-initramfs.conf"
-# eth0 is allow-hotplug, as Debian's installer writes it: udev brings it up when the NIC appears.
-# "auto eth0" made ifupdown-pre.service wait for every udev event to settle before networking and
-# sshd, 10-40 s of each boot under TCG, the same for every reboot method and the largest variance in it.
+# eth0 is allow-hotplug, as Debian's installer writes it: with "auto eth0" ifupdown-pre.service waits
+# for every udev event to settle before networking and sshd, the largest variance of a boot under TCG.
 cat > "$mnt/etc/network/interfaces" <<NET
 auto lo
 iface lo inet loopback
@@ -106,33 +150,51 @@ SSHD
 mkdir -p "$mnt/etc/systemd/system.conf.d"
 printf '[Manager]\nDefaultTimeoutStopSec=15s\n' > "$mnt/etc/systemd/system.conf.d/kexec-test.conf"
 
-mount --rbind /dev "$mnt/dev"
+mount --rbind --make-rslave /dev "$mnt/dev"
 mount -t proc proc "$mnt/proc"
 mount -t sysfs sys "$mnt/sys"
-chroot "$mnt" grub-install --target=i386-pc --boot-directory=/boot "$loop"
+if [[ $boot == bios ]]; then
+    chroot "$mnt" grub-install --target=i386-pc --boot-directory=/boot "$loop"
+fi
 chroot "$mnt" update-grub
 # The boot initrd holds only what this disk needs (MODULES=list), as a host-only initrd does (dracut's
-# default on Fedora and RHEL): Debian's MODULES=most initrd is 36 MB, and the kernel took 10 s of every
-# boot under TCG to unpack it (GRUB and every load read it too); this one is 7 MB. mkinitramfs, not
-# update-initramfs, which update_initramfs=no above turns off.
-release=$(ls "$mnt/lib/modules")
+# default on Fedora and RHEL): Debian's MODULES=most initrd is 36 MB, and unpacking it cost 10 s of every
+# boot under TCG. mkinitramfs, not update-initramfs, which update_initramfs=no above turns off.
+kernel_release=$(ls "$mnt/lib/modules")
 sed -i 's/^MODULES=.*/MODULES=list/' "$mnt/etc/initramfs-tools/initramfs.conf"
 printf '%s\n' virtio_pci virtio_blk ext4 >> "$mnt/etc/initramfs-tools/modules"
-chroot "$mnt" mkinitramfs -o "/boot/initrd.img-$release" "$release"
+chroot "$mnt" mkinitramfs -o "/boot/initrd.img-$kernel_release" "$kernel_release"
 # A capture kernel's initrd of the same kind, as kdump-tools builds one (the stock one did not fit
 # 256 MiB of crash memory); the tests load it under this name.
-cp "$mnt/boot/initrd.img-$release" "$mnt/boot/initrd.img-$release-capture"
+cp "$mnt/boot/initrd.img-$kernel_release" "$mnt/boot/initrd.img-$kernel_release-capture"
 # Without udev in the chroot grub-mkconfig names the loop device: boot by UUID.
-sed -i "s|root=$part|root=UUID=$uuid|g" "$mnt/boot/grub/grub.cfg"
+sed -i "s|root=$root_part|root=UUID=$uuid|g" "$mnt/boot/grub/grub.cfg"
 grep -q "root=UUID=$uuid" "$mnt/boot/grub/grub.cfg"
 umount -R "$mnt/dev" "$mnt/proc" "$mnt/sys"
-cp "$mnt/boot/vmlinuz-$release" "$work/vmlinuz"
+if [[ $boot == efi ]]; then
+    # The ESP is laid out as grub-install --uefi-secure-boot lays it out, without mounting it (mtools):
+    # Debian's signed shim and GRUB in EFI/debian, the same at the removable-media path EFI/BOOT
+    # (BOOTX64.EFI is shim, which starts grubx64.efi beside it), and the grub.cfg the signed GRUB reads
+    # from its prefix /EFI/debian, pointing it at /boot/grub on the root file system.
+    esp=$work/esp
+    mkdir -p "$esp/EFI/debian" "$esp/EFI/BOOT"
+    printf '%s\n' "search.fs_uuid $uuid root" "set prefix=(\$root)'/boot/grub'" 'configfile $prefix/grub.cfg' \
+        > "$esp/EFI/debian/grub.cfg"
+    for dir in debian BOOT; do
+        cp "$mnt/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed" "$esp/EFI/$dir/grubx64.efi"
+    done
+    cp "$mnt/usr/lib/shim/shimx64.efi.signed" "$esp/EFI/debian/shimx64.efi"
+    cp "$mnt/usr/lib/shim/shimx64.efi.signed" "$esp/EFI/BOOT/BOOTX64.EFI"
+    cp "$esp/EFI/debian/grub.cfg" "$esp/EFI/BOOT/grub.cfg"
+    mcopy -s -Q -i "$esp_part" "$esp/EFI" ::/
+fi
+cp "$mnt/boot/vmlinuz-$kernel_release" "$work/vmlinuz"
 umount "$mnt"
 partx -d "$loop" 2>/dev/null || true
 losetup -d "$loop"; loop=""
 
 qemu-img convert -O qcow2 "$raw" "$image.tmp"
 mv "$image.tmp" "$image"
-mv "$work/vmlinuz" "$images/vmlinuz"
+[[ $name != bookworm ]] || mv "$work/vmlinuz" "$images/vmlinuz"
 echo "$want" > "$stamp"
 echo "image built: $image"

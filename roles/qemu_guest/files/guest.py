@@ -1,13 +1,15 @@
 """Start, stop and reach QEMU test hosts built by build-image.sh (beside this file).
 
-    guest.py start NAME [--memory MiB] [--cpus N] [--port P] [--accel tcg|kvm] [--timeout S] [--reuse]
+    guest.py start NAME [--release bookworm|trixie] [--firmware bios|uefi|secureboot]
+                        [--memory MiB] [--cpus N] [--port P] [--accel tcg|kvm] [--timeout S] [--reuse]
                         [--firmware-delay S]                     -> JSON on stdout
     guest.py stop NAME
     guest.py ssh NAME [COMMAND...]
     guest.py wait-login NAME [--timeout S]      until a root login over SSH works
     guest.py list
 
-Each guest is a qcow2 overlay on the cached base image, QEMU user networking
+Each guest is a qcow2 overlay on the cached base image of its kind (release and firmware: the
+image build-image.sh makes for them), QEMU user networking
 with SSH forwarded from 127.0.0.1 only, a serial log (the best evidence when a
 boot fails) and a pidfile: stop ends exactly the QEMU that start began.
 Guests run under TCG by default: /dev/kvm on a nested host (PVM, for one) may
@@ -21,7 +23,13 @@ destroy; tests/run, demo/run and bench/run run it from the checkout.
 
 --reuse hands out a guest that is already running (same JSON; "reusing" on stderr) instead of
 refusing: tests/run runs the molecule scenarios one after the other on one guest, so that each
-does not pay for a firmware boot of its own (KEXEC_KEEP_GUEST, qemu_guest_keep in the role).
+does not pay for a firmware boot of its own (KEXEC_KEEP_GUEST, qemu_guest_keep in the role). A
+running guest of another kind (release, firmware) is stopped and replaced, so one name never
+means two kinds of host.
+
+Firmware: bios is SeaBIOS on QEMU's pc machine; uefi is OVMF on q35 with a per-guest copy of its
+variable store; secureboot is OVMF's Secure Boot build on q35 with SMM, its variable store holding
+Microsoft's keys (so Debian's signed shim is trusted) and Secure Boot enabled.
 
 --firmware-delay S makes SeaBIOS wait S seconds (its boot menu prompt) on every firmware boot of
 the guest, as the POST of a real server does; a kexec skips it. bench/run uses it to show what a
@@ -32,6 +40,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -39,7 +48,7 @@ import sys
 import time
 
 CACHE = os.environ.get("KEXEC_CACHE", os.path.expanduser("~/.cache/kernel-kexec"))
-BASE_IMAGE = os.path.join(CACHE, "images", "bookworm.qcow2")
+IMAGES = os.path.join(CACHE, "images")
 SSH_KEY = os.path.join(CACHE, "ssh", "id_ed25519")
 GUESTS = os.path.join(CACHE, "guests")
 # TCG with a 256 MiB translation cache instead of QEMU's 1 GiB. A reboot, firmware or kexec, leaves
@@ -83,6 +92,36 @@ def read_pid(name):
     return pid
 
 
+RELEASES = ("bookworm", "trixie")
+OVMF = "/usr/share/OVMF"
+# firmware: (the image's boot layout, the machine, the code and variable-store files of OVMF)
+FIRMWARE = {
+    "bios": ("bios", ["-machine", "pc"], None, None),
+    "uefi": ("efi", ["-machine", "q35"], "OVMF_CODE_4M.fd", "OVMF_VARS_4M.fd"),
+    "secureboot": ("efi", ["-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on"],
+                   "OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.ms.fd"),
+}
+
+
+def base_image(release, firmware):
+    """The cached image build-image.sh makes for a guest of this release and firmware."""
+    boot = FIRMWARE[firmware][0]
+    name = release if (release, boot) == ("bookworm", "bios") else "%s-%s" % (release, boot)
+    return os.path.join(IMAGES, name + ".qcow2")
+
+
+def firmware_options(firmware, directory):
+    """QEMU options for the firmware; an EFI guest gets its own copy of the variable store."""
+    _boot, machine, code, variables = FIRMWARE[firmware]
+    if code is None:
+        return list(machine)
+    store = os.path.join(directory, "efivars.fd")
+    shutil.copyfile(os.path.join(OVMF, variables), store)
+    return [*machine,
+            "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=%s" % os.path.join(OVMF, code),
+            "-drive", "if=pflash,format=raw,unit=1,file=%s" % store]
+
+
 def banner_watch(port):
     """The kexec_reboot action's BannerWatch (this collection's plugins/plugin_utils) on 127.0.0.1:port.
 
@@ -118,8 +157,17 @@ def firmware_delay(seconds):
 
 
 def start(args):
-    if not os.path.exists(BASE_IMAGE):
-        sys.exit("no base image at %s: run build-image.sh (beside guest.py) first" % BASE_IMAGE)
+    image = base_image(args.release, args.firmware)
+    if not os.path.exists(image):
+        sys.exit("no base image at %s: run build-image.sh %s %s (beside guest.py) first"
+                 % (image, args.release, FIRMWARE[args.firmware][0]))
+    if read_pid(args.name) and args.reuse:
+        running = instance(args.name)
+        kind = (running.get("release", "bookworm"), running.get("firmware", "bios"))
+        if kind != (args.release, args.firmware):
+            print("guest %s: replacing the running %s %s guest by a %s %s one"
+                  % (args.name, kind[0], kind[1], args.release, args.firmware), file=sys.stderr)
+            stop_guest(args.name)
     if read_pid(args.name):
         if args.reuse and ssh_banner(instance(args.name)["port"], timeout=30):
             print("guest %s: reusing the running guest" % args.name, file=sys.stderr)
@@ -133,11 +181,11 @@ def start(args):
     disk = os.path.join(directory, "disk.qcow2")
     if os.path.exists(disk):
         os.unlink(disk)
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", BASE_IMAGE, disk], check=True)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image, disk], check=True)
     port = args.port or free_port()
     serial = os.path.join(directory, "serial.log")
     accel = ["-accel", "kvm", "-cpu", "host"] if args.accel == "kvm" else ["-accel", TCG_ACCEL, "-cpu", "max"]
-    command = ["qemu-system-x86_64", "-name", args.name, "-machine", "pc", *accel,
+    command = ["qemu-system-x86_64", "-name", args.name, *firmware_options(args.firmware, directory), *accel,
                "-smp", str(args.cpus), "-m", str(args.memory),
                "-drive", "file=%s,if=virtio,format=qcow2,cache=unsafe" % disk,
                "-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:%d-:22" % port,
@@ -147,7 +195,8 @@ def start(args):
                "-pidfile", os.path.join(directory, "qemu.pid"), "-daemonize"]
     subprocess.run(command, check=True)
     data = {"instance": args.name, "address": "127.0.0.1", "port": port, "user": "root",
-            "identity_file": SSH_KEY, "serial_log": serial, "pid": read_pid(args.name)}
+            "identity_file": SSH_KEY, "serial_log": serial, "pid": read_pid(args.name),
+            "release": args.release, "firmware": args.firmware}
     with open(os.path.join(directory, "instance.json"), "w") as handle:
         json.dump(data, handle)
     deadline = time.monotonic() + args.timeout
@@ -229,6 +278,8 @@ def main():
     sub = parser.add_subparsers(dest="action", required=True)
     p_start = sub.add_parser("start")
     p_start.add_argument("name")
+    p_start.add_argument("--release", choices=RELEASES, default="bookworm")
+    p_start.add_argument("--firmware", choices=sorted(FIRMWARE), default="bios")
     p_start.add_argument("--memory", type=int, default=2048)
     p_start.add_argument("--cpus", type=int, default=2)
     p_start.add_argument("--port", type=int, default=0)

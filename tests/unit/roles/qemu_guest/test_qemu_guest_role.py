@@ -38,9 +38,11 @@ if action == "start":
 elif action == "stop":
     print("guest %s stopped%s" % (name, " (pid 4242)" if name in running else " (was not running)"))
 '''
+# Stands in for build-image.sh: logs its arguments (RELEASE BOOT) as a "build" call.
 FAKE_BUILDER = r'''#!/usr/bin/env bash
 [[ -z ${FAKE_BUILD_FAIL:-} ]] || { echo "build-image.sh needs root (mmdebstrap, losetup, mount)" >&2; exit 1; }
-echo "image up to date: $KEXEC_CACHE/images/bookworm.qcow2"
+printf '{"argv": ["build", "%s", "%s"], "cache": "%s"}\n' "$1" "$2" "$KEXEC_CACHE" >> "$FAKE_LOG"
+echo "image up to date: $KEXEC_CACHE/images/$1-$2.qcow2"
 '''
 
 
@@ -92,9 +94,12 @@ def test_create_starts_each_platform_and_writes_the_instance_config(tmp_path, co
     assert done.returncode == 0, done.stdout
     starts = [call["argv"] for call in calls if call["argv"][0] == "start"]
     assert starts == [
-        ["start", "small", "--memory", "1024", "--cpus", "1", "--port", "2222", "--timeout", "300", "--accel", "kvm", "--reuse"],
-        ["start", "plain", "--memory", "2048", "--cpus", "2", "--port", "0", "--timeout", "300", "--reuse"],
+        ["start", "small", "--memory", "1024", "--cpus", "1", "--port", "2222", "--timeout", "300",
+         "--release", "bookworm", "--firmware", "bios", "--accel", "kvm", "--reuse"],
+        ["start", "plain", "--memory", "2048", "--cpus", "2", "--port", "0", "--timeout", "300",
+         "--release", "bookworm", "--firmware", "bios", "--reuse"],
     ]
+    assert [call["argv"] for call in calls if call["argv"][0] == "build"] == [["build", "bookworm", "bios"]]
     assert [call["argv"] for call in calls if call["argv"][0] == "wait-login"] == [
         ["wait-login", "small", "--timeout", "300"], ["wait-login", "plain", "--timeout", "300"]]
     assert {call["cache"] for call in calls} == {str(tmp_path / "cache")}
@@ -103,6 +108,30 @@ def test_create_starts_each_platform_and_writes_the_instance_config(tmp_path, co
     assert all(guest["address"] == "127.0.0.1" and guest["identity_file"] for guest in written)
     assert task_lines(done.stdout, "Start the guests") == [
         "changed: [localhost] => (item=small)", "changed: [localhost] => (item=plain)"]
+
+
+def test_each_host_kind_gets_its_image_once_and_its_firmware(tmp_path, collections):
+    platforms = [{"name": "efi", "release": "trixie", "firmware": "uefi"},
+                 {"name": "sb", "release": "trixie", "firmware": "secureboot"},
+                 {"name": "old"}]
+    done, calls, _written = run(tmp_path, collections, "molecule_qemu_create", platforms)
+    assert done.returncode == 0, done.stdout
+    # uefi and secureboot boot the same EFI image; bios has its own.
+    assert [call["argv"] for call in calls if call["argv"][0] == "build"] == [
+        ["build", "trixie", "efi"], ["build", "bookworm", "bios"]]
+    kinds = [call["argv"][call["argv"].index("--release"):call["argv"].index("--firmware") + 2]
+             for call in calls if call["argv"][0] == "start"]
+    assert kinds == [["--release", "trixie", "--firmware", "uefi"], ["--release", "trixie", "--firmware", "secureboot"],
+                     ["--release", "bookworm", "--firmware", "bios"]]
+
+
+@pytest.mark.parametrize("platform", [{"name": "x", "firmware": "coreboot"}, {"name": "x", "release": "sid"},
+                                      {"name": "x", "firmware": ["uefi"]}])
+def test_an_unknown_release_or_firmware_is_refused_before_any_build(tmp_path, collections, platform):
+    done, calls, _written = run(tmp_path, collections, "molecule_qemu_create", [platform])
+    assert done.returncode != 0
+    assert "release bookworm or trixie, and firmware bios, uefi or" in done.stdout
+    assert calls == []
 
 
 def test_a_running_guest_is_reused_and_reported_unchanged(tmp_path, collections):
