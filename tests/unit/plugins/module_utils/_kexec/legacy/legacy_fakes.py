@@ -182,7 +182,7 @@ def efi_host(root, rsdp=0, efi_info=EFI_INFO, systab=SYSTAB, runtime=RUNTIME_MAP
         write(root, "sys/firmware/efi/systab", systab)
     write(root, "sys/firmware/efi/fw_vendor", "%#x\n" % FW_VENDOR)
     write(root, "sys/firmware/efi/config_table", "%#x\n" % CONFIG_TABLE)
-    write(root, "sys/firmware/efi/runtime", "0x7fbeeb98\n")
+    write(root, "sys/firmware/efi/runtime", "0x7fbeeb98\n")  # kexec-tools reads it; kexec_file leaves __unused 0
     if runtime is not None:
         runtime_map(root, runtime)
     return root

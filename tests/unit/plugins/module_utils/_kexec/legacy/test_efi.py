@@ -259,7 +259,7 @@ def huge(root):
     fakes.write(root, entry_file(root, "num_pages"), "0x1" + "0" * 5000 + "\n")
 
 
-@pytest.mark.parametrize("damage, message", [
+MALFORMED_MAP = [
     (missing_field, r"runtime-map/3 has no num_pages: an EFI runtime map entry has type, phys_addr, virt_addr, "
                     r"num_pages, attribute"),
     (garbage, r"runtime-map/3/phys_addr is 'banana\\n', not a 64-bit 0x-prefixed hex number"),
@@ -273,7 +273,11 @@ def huge(root):
     (entry_is_a_file, r"runtime-map/11 is not a directory: not an EFI runtime map entry"),
     (map_is_a_file, r"runtime-map is not a directory: not the kernel's EFI runtime map"),
     (huge, r"runtime-map/3/num_pages is longer than a sysfs file can be"),
-], ids=lambda value: getattr(value, "__name__", ""))
+]
+
+
+@pytest.mark.parametrize("damage, message", [pytest.param(damage, message, id=damage.__name__)
+                                             for damage, message in MALFORMED_MAP])
 @pytest.mark.parametrize("crash", [False, True], ids=["default", "crash"])
 def test_a_malformed_runtime_map_is_refused(tmp_path, kernel, damage, message, crash, no_hang):
     root = fakes.efi_host(tmp_path / "host")
