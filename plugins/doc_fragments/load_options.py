@@ -56,8 +56,10 @@ options:
         stub of the collection's own, and for crash kernels the ELF core header. Nothing verifies the
         segments after the kernel copied them at load time (as with C(kexec -i)); this skips purgatory's
         digest check, which is what makes it faster to boot. Refused under lockdown and with Secure Boot
-        (the kernel only accepts signed images through V(file)). EFI runtime services are not passed on;
-        on EFI hosts the new kernel runs without them (ACPI is found through the RSDP address).
+        (the kernel only accepts signed images through V(file)). On EFI hosts the new kernel gets the ACPI
+        RSDP address and, where C(/sys/firmware/efi/runtime-map) lets the running kernel hand them on, the
+        EFI runtime services, as with V(file); where it cannot, check mode's notes say what the new kernel
+        lacks. An EFI host that shows no RSDP address is refused.
         Check mode and diff show the segment table.
       - V(auto) uses C(kexec_file_load) and falls back to V(legacy) only when the file syscall is missing or
         refuses the image format (ENOSYS, EINVAL, ENOEXEC, EOPNOTSUPP), never after a signature refusal or

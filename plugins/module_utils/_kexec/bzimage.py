@@ -61,6 +61,7 @@ FIELDS = {
 LOADED_HIGH = 0x01
 XLF_KERNEL_64 = 0x01
 XLF_CAN_BE_LOADED_ABOVE_4G = 0x02
+XLF_EFI_KEXEC = 0x10  # the kernel takes EFI runtime from a kexec loader (efi_info, SETUP_EFI)
 MIN_LEGACY_PROTOCOL = 0x020c  # 64-bit entry, xloadflags (boot.rst, protocol 2.12)
 ENTRY_64_OFFSET = 0x200       # the 64-bit entry: load address + 0x200
 

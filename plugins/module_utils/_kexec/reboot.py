@@ -19,8 +19,8 @@ segment between the old kernel's end and the new one's start, which takes tens
 of seconds under emulation and grows with the initrd on hardware), so
 kexec_reboot loads by ``legacy`` wherever that is allowed and loses nothing:
 x86_64, kexec_load not disabled, no lockdown, and a BIOS host (on EFI hosts the
-legacy load passes no EFI runtime services on, so there ``file`` stays the
-choice). A legacy load the host refuses is retried by ``auto`` (the file
+legacy load hands EFI runtime services on only where the running kernel's
+runtime map allows it, so there ``file`` stays the choice). A legacy load the host refuses is retried by ``auto`` (the file
 syscall); the result's ``method_reason`` says which loaded and why.
 """
 

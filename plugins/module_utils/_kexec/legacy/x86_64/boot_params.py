@@ -14,12 +14,12 @@ arch/x86/include/uapi/asm/bootparam.h and Documentation/arch/x86/zero-page.rst
 * from the running boot (``/sys/kernel/boot_params/data``): acpi_rsdp_addr, so
   the kernel finds ACPI without scanning (on EFI hosts it could not); the first
   0x40 bytes of screen_info (console geometry, or the EFI framebuffer); and
-  hardware_subarch.
-
-EFI runtime services are not passed on: that would need the EFI memory map as
-setup_data and ``/sys/firmware/efi/runtime-map``. A kernel booted this way on
-an EFI host runs without EFI runtime services (no efivars, no EFI reboot) but
-finds ACPI through acpi_rsdp_addr; on BIOS hosts nothing is missing.
+  hardware_subarch;
+* on EFI hosts, what efi.py found: the RSDP (from systab where the running
+  value is 0), and where EFI runtime can be handed on, efi_info, secure_boot
+  and hdr.setup_data pointing at the EFI memory map and SETUP_EFI setup_data
+  that plan.py places after the command line, so the new kernel keeps EFI
+  runtime services as after kexec_file.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import os
 import struct
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._io import read_regular
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.bzimage import HEADER_START
 
 SIZE = 0x1000
@@ -37,7 +38,9 @@ ACPI_RSDP_ADDR = 0x070
 EXT_RAMDISK_IMAGE = 0x0c0
 EXT_RAMDISK_SIZE = 0x0c4
 EXT_CMD_LINE_PTR = 0x0c8
+EFI_INFO = 0x1c0  # struct efi_info, 32 bytes
 E820_ENTRIES = 0x1e8
+SECURE_BOOT = 0x1ec
 SENTINEL = 0x1ef
 TYPE_OF_LOADER = 0x210
 CODE32_START = 0x214
@@ -45,6 +48,7 @@ RAMDISK_IMAGE = 0x218
 RAMDISK_SIZE = 0x21c
 CMD_LINE_PTR = 0x228
 HARDWARE_SUBARCH = 0x23c
+SETUP_DATA = 0x250  # hdr.setup_data: the physical address of the first struct setup_data
 E820_TABLE = 0x2d0
 E820_ENTRY = struct.Struct("<QQI")  # addr, size, type: 20 bytes, packed
 E820_MAX_ENTRIES_ZEROPAGE = 128
@@ -55,11 +59,14 @@ def _lo_hi(value):
     return value & 0xffffffff, value >> 32
 
 
-def build(header, e820, cmd_line_ptr, initrd_address=0, initrd_size=0, kernel_address=0, running=None):
+def build(header, e820, cmd_line_ptr, initrd_address=0, initrd_size=0, kernel_address=0, running=None,
+          firmware=None, efi_address=0):
     """boot_params bytes (4096) for ``header`` (a bzimage.SetupHeader).
 
     ``e820``: (address, size, type) triples, at most 128. ``running``: the
-    running boot's zero page, or None where it is not exposed.
+    running boot's zero page, or None where it is not exposed. ``firmware``:
+    an efi.Firmware on EFI hosts, whose runtime data the caller places at the
+    physical ``efi_address``; None on BIOS hosts.
     """
     if len(e820) > E820_MAX_ENTRIES_ZEROPAGE:
         raise KexecError("the memory map has %d entries; the zero page holds %d (more would need "
@@ -86,17 +93,30 @@ def build(header, e820, cmd_line_ptr, initrd_address=0, initrd_size=0, kernel_ad
         page[SCREEN_INFO:SCREEN_INFO + SCREEN_INFO_SIZE] = running[SCREEN_INFO:SCREEN_INFO + SCREEN_INFO_SIZE]
         page[ACPI_RSDP_ADDR:ACPI_RSDP_ADDR + 8] = running[ACPI_RSDP_ADDR:ACPI_RSDP_ADDR + 8]
         page[HARDWARE_SUBARCH:HARDWARE_SUBARCH + 4] = running[HARDWARE_SUBARCH:HARDWARE_SUBARCH + 4]
+    if firmware is not None:
+        struct.pack_into("<Q", page, ACPI_RSDP_ADDR, firmware.rsdp)
+    if firmware is not None and firmware.runtime is not None:
+        efi_info = firmware.runtime.efi_info(efi_address)
+        page[EFI_INFO:EFI_INFO + len(efi_info)] = efi_info
+        page[SECURE_BOOT] = firmware.runtime.secure_boot
+        struct.pack_into("<Q", page, SETUP_DATA, firmware.runtime.setup_data(efi_address))
     # sentinel stays 0: a non-zero sentinel makes the kernel wipe fields it thinks a loader forgot.
     return bytes(page)
 
 
 def read_running(root):
-    """The running kernel's zero page (/sys/kernel/boot_params/data), or None."""
-    try:
-        with open(os.path.join(root, "sys/kernel/boot_params/data"), "rb") as handle:
-            return handle.read(SIZE)
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
+    """The running kernel's zero page (/sys/kernel/boot_params/data), or None where it does not exist.
+
+    Read as efi.py reads sysfs, through _io.read_regular: anything but a
+    regular file in its place is refused at once, never read.
+    """
+    path = os.path.join(root, "sys/kernel/boot_params/data")
+    if not os.path.lexists(path):
         return None
+    return read_regular(path, "the running kernel's zero page", SIZE)
 
 
-__all__ = ("E820_MAX_ENTRIES_ZEROPAGE", "LOADER_KEXEC", "SIZE", "build", "read_running")
+__all__ = (
+    "ACPI_RSDP_ADDR", "E820_MAX_ENTRIES_ZEROPAGE", "EFI_INFO", "LOADER_KEXEC", "SECURE_BOOT", "SETUP_DATA", "SIZE",
+    "build", "read_running",
+)

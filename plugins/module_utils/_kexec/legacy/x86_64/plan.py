@@ -14,10 +14,14 @@ Placement follows the kernel's own kexec_file bzImage loader
   below ``pref_address`` (LOAD_PHYSICAL_ADDR) would decompress itself there,
   outside a crash region;
 * initrd: at or above 16 MiB;
-* boot_params with the command line right after it: at or above 0x3000;
+* boot_params with the command line right after it, and on EFI hosts that
+  hand EFI runtime on, the EFI memory map and SETUP_EFI setup_data after that
+  (efi.py), 16-aligned as kexec_file lays them out: at or above 0x3000;
 * the entry stub (stub.py): one page;
 * crash loads only: the ELF core header (elfcore.py), and ``elfcorehdr=`` first
-  on the command line (as kexec_file does, so it never lands after ``--``).
+  on the command line (as kexec_file does, so it never lands after ``--``);
+  on EFI hosts that cannot hand EFI runtime on, ``acpi_rsdp=`` right after it,
+  as kexec-tools adds it, for capture kernels that do not read acpi_rsdp_addr.
 
 Normal loads take free RAM from the firmware memory map; the segments are
 copied to their places only at the kexec, when nothing else runs. Crash loads
@@ -34,14 +38,13 @@ from __future__ import annotations
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._host import memmap
-from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
 from ansible_collections.kernel.kexec.plugins.module_utils._io import read_whole
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import bzimage
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy import crash_sources, elfcore
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.segments import (
     PAGE_SIZE, MemoryHoles, Segment, check_segments, describe, page_align,
 )
-from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import boot_params, stub
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import boot_params, efi, stub
 
 MIN_BOOTPARAM_ADDR = 0x3000
 MIN_KERNEL_LOAD_ADDR = 0x100000
@@ -118,10 +121,10 @@ def plan(root, kernel, initrd, cmdline, crash):
     if initrd and not initrd_data:
         raise KexecError("initrd %s is empty" % initrd)
     firmware = memmap.firmware_memmap(root)
+    running = boot_params.read_running(root)
+    host_efi = efi.read(root, running, header)
     notes = ["no digest check: the segments are not verified after the kernel copies them (like kexec -i)"]
-    if KernelState(root).efi:
-        notes.append("EFI host: EFI runtime services are not passed on; the new kernel finds ACPI through "
-                     "acpi_rsdp_addr and runs without EFI runtime (no efivars, no EFI reboot)")
+    notes += host_efi.notes() if host_efi else []
     if crash:
         regions = crash_sources.crash_regions(root)
         if not regions:
@@ -145,7 +148,8 @@ def plan(root, kernel, initrd, cmdline, crash):
         elf_notes, elf_loads = crash_sources.elf_contents(root, regions)
         elf = elfcore.build(elf_notes, elf_loads)
         elf_mem = holes.take("ELF core header", page_align(len(elf)), minimum=lowest)
-        cmdline = ("elfcorehdr=%#x %s" % (elf_mem, cmdline)).strip()
+        rsdp = host_efi.capture_rsdp() if host_efi else ""
+        cmdline = " ".join(part for part in ("elfcorehdr=%#x" % elf_mem, rsdp, cmdline) if part)
         e820 = capture_e820(firmware, regions, region, elf_mem, page_align(len(elf)))
         segments.append(Segment("elfcorehdr", elf, elf_mem, page_align(len(elf)),
                                 "ELF core header: %d notes, %d memory ranges" % (len(elf_notes), len(elf_loads))))
@@ -157,16 +161,25 @@ def plan(root, kernel, initrd, cmdline, crash):
         raise KexecError("command line is %d bytes; %s accepts at most %d (its cmdline_size): drop arguments"
                          % (len(line), kernel, header.cmdline_size))
     params_size = boot_params.SIZE + len(line) + 1
+    efi_offset = (params_size + 15) & ~15  # the EFI memory map and setup_data, where EFI runtime is handed on
+    runtime = host_efi.runtime if host_efi else None
+    if runtime:
+        params_size = efi_offset + runtime.size
     params_mem = holes.take("boot_params", page_align(params_size), minimum=max(MIN_BOOTPARAM_ADDR, lowest))
     stub_mem = holes.take("entry stub", stub.PAGE, minimum=max(MIN_BOOTPARAM_ADDR, lowest))
     params = boot_params.build(header, e820, params_mem + boot_params.SIZE, initrd_mem, len(initrd_data),
-                               kernel_mem, boot_params.read_running(root))
+                               kernel_mem, running, host_efi, params_mem + efi_offset)
+    params += line + b"\0"
+    what = "boot_params (zero page, %d e820 entries) and the command line" % len(e820)
+    if runtime:
+        params = params.ljust(efi_offset, b"\0") + runtime.data()
+        what = ("boot_params (zero page, %d e820 entries), the command line, the EFI memory map (%d descriptors) "
+                "and SETUP_EFI setup_data" % (len(e820), len(runtime.descriptors)))
     entry = kernel_mem + bzimage.ENTRY_64_OFFSET
     segments += [
         Segment("kernel", kernel_data, kernel_mem, page_align(max(header.init_size, len(kernel_data))),
                 "%s: compressed kernel, room to decompress (init_size %#x)" % (kernel, header.init_size)),
-        Segment("boot_params", params + line + b"\0", params_mem, page_align(params_size),
-                "boot_params (zero page, %d e820 entries) and the command line" % len(e820)),
+        Segment("boot_params", params, params_mem, page_align(params_size), what),
         Segment("stub", stub.build(stub_mem, params_mem, entry), stub_mem, stub.PAGE,
                 "entry stub: GDT, segments, stack, rsi=%#x, jump to %#x" % (params_mem, entry)),
     ]

@@ -132,3 +132,35 @@ def test_a_fifo_as_initrd_is_refused_without_hanging(kexec, legacy_host, fake_sy
     with pytest.raises(KexecError, match="is a FIFO, not a regular file"):
         kexec.ensure_loaded(request(legacy_host, method="legacy", initrd=fifo), check_mode=check_mode)
     assert fake_syscall.calls == []
+
+
+def test_check_mode_on_an_efi_host_says_what_is_passed_on(kexec, legacy_host, fake_syscall):
+    legacy_fakes.efi_host(legacy_host.root)
+    result = kexec.ensure_loaded(request(legacy_host, method="legacy"), check_mode=True)
+    assert fake_syscall.calls == []
+    notes = result["segments"]["notes"]
+    assert any(note.startswith("EFI host: EFI runtime services are passed on: 12 runtime-map regions") for note in notes)
+    assert any(note.startswith("EFI host: acpi_rsdp_addr %#x is systab's ACPI20=" % legacy_fakes.EFI_RSDP20)
+               for note in notes)
+    params = next(seg for seg in result["segments"]["segments"] if seg["name"] == "boot_params")
+    assert "the EFI memory map (12 descriptors) and SETUP_EFI setup_data" in params["holds"]
+
+
+@pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check"])
+@pytest.mark.parametrize("kind", ["default", "crash"])
+@pytest.mark.parametrize("damage", ["runtime-map", "no-rsdp"])
+def test_a_malformed_runtime_map_or_no_rsdp_on_efi_is_refused_before_the_syscall(
+        kexec, legacy_host, fake_syscall, kind, check_mode, damage):
+    """Nothing is loaded, nothing recorded: the plan refuses before the syscall, in check mode too."""
+    if damage == "runtime-map":
+        legacy_fakes.efi_host(legacy_host.root)
+        legacy_fakes.write(legacy_host.root, "sys/firmware/efi/runtime-map/4/phys_addr", "0xnot-hex\n")
+        message = "runtime-map/4/phys_addr is '0xnot-hex\\n', not a 64-bit"
+    else:
+        legacy_fakes.efi_host(legacy_host.root, systab=None)
+        message = "EFI host without an ACPI RSDP address"
+    with pytest.raises(KexecError) as caught:
+        kexec.ensure_loaded(request(legacy_host, method="legacy", kind=kind), check_mode=check_mode)
+    assert message in caught.value.msg
+    assert fake_syscall.calls == []
+    assert not legacy_host.exists("run/kernel-kexec/%s.json" % kind)

@@ -3,8 +3,10 @@
 A 2 GiB SeaBIOS guest as QEMU gives one (the memory map the molecule guests
 see), with its /sys/firmware/memmap, /proc/iomem, /proc/meminfo, running zero
 page, per-CPU crash notes, vmcoreinfo and a /proc/kcore whose program headers
-say where KASLR put the direct map and the kernel text. Everything is written
-below the test's own directory.
+say where KASLR put the direct map and the kernel text. ``efi_host`` adds what
+an OVMF guest's kernel shows of EFI: /sys/firmware/efi with systab, fw_vendor,
+config_table and runtime-map, and efi_info in the running zero page.
+Everything is written below the test's own directory.
 """
 
 import os
@@ -125,13 +127,65 @@ def kcore(page_offset=PAGE_OFFSET, text=(TEXT_VADDR, TEXT_PADDR, TEXT_SIZE)):
     return header + b"".join(struct.pack("<IIQQQQQQ", *phdr) for phdr in phdrs)
 
 
-def running_boot_params():
+# What an OVMF guest's kernel shows of EFI (drivers/firmware/efi/efi.c, runtime-map.c).
+EFI_RSDP20 = 0x7fb7e014
+EFI_RSDP = 0x7fb7e000
+SMBIOS = 0x7f93d000
+SMBIOS3 = 0x7f93c000
+FW_VENDOR = 0x7fbee098
+CONFIG_TABLE = 0x7fbee118
+SYSTAB = "ACPI20=%#x\nACPI=%#x\nSMBIOS3=%#x\nSMBIOS=%#x\n" % (EFI_RSDP20, EFI_RSDP, SMBIOS3, SMBIOS)
+EL64 = struct.unpack("<I", b"EL64")[0]
+EL32 = struct.unpack("<I", b"EL32")[0]
+# efi_info: signature, systab, memdesc_size, memdesc_version, memmap, memmap_size, systab_hi, memmap_hi.
+# The running kernel's own copy of the map (48-byte descriptors, as OVMF gives them); systab_hi is set
+# to see the high half copied.
+EFI_INFO = (EL64, 0x7fbee018, 48, 1, 0x7e8a3018, 48 * 12, 0x1, 0x0)
+SECURE_BOOT = 3  # efi_secureboot_mode_enabled
+# 12 runtime regions (more than 10, so that "10" sorting before "2" would show): type, phys, virt,
+# pages, attribute. Runtime code and data below 2 GiB, then flash as memory-mapped I/O.
+RUNTIME_MAP = tuple(
+    (5 if index % 2 == 0 else 6, 0x7f800000 + index * 0x10000, 0xfffffffeff800000 + index * 0x10000, 0x10,
+     0x800000000000000f) for index in range(11)
+) + ((11, 0xffc00000, 0xfffffffeff600000, 0x400, 0x8000000000000001),)
+
+
+def running_boot_params(rsdp=RSDP, efi_info=None, secure_boot=0):
     page = bytearray(4096)
     page[0:0x40] = bytes(range(1, 0x41))  # screen_info
-    struct.pack_into("<Q", page, 0x070, RSDP)
+    struct.pack_into("<Q", page, 0x070, rsdp)
     struct.pack_into("<I", page, 0x23c, 0)  # hardware_subarch: PC
     page[0x1e8] = 99  # the running e820 count: must not leak into the new page
+    if efi_info:
+        struct.pack_into("<8I", page, 0x1c0, *efi_info)
+    page[0x1ec] = secure_boot
     return bytes(page)
+
+
+def runtime_map(root, entries=RUNTIME_MAP):
+    """/sys/firmware/efi/runtime-map/N/{type,phys_addr,virt_addr,num_pages,attribute} as the kernel prints them."""
+    for index, entry in enumerate(entries):
+        for name, value in zip(("type", "phys_addr", "virt_addr", "num_pages", "attribute"), entry):
+            write(root, "sys/firmware/efi/runtime-map/%d/%s" % (index, name), "%#x\n" % value)
+
+
+def efi_host(root, rsdp=0, efi_info=EFI_INFO, systab=SYSTAB, runtime=RUNTIME_MAP, **fields):
+    """An OVMF guest: host() with /sys/firmware/efi and efi_info in the running zero page.
+
+    ``rsdp`` 0 (the default): the running kernel was entered through the EFI stub directly and never
+    filled acpi_rsdp_addr. A None ``systab`` or ``runtime`` leaves that out.
+    """
+    root = host(root, **fields)
+    write(root, "sys/kernel/boot_params/data", running_boot_params(rsdp, efi_info, SECURE_BOOT))
+    os.makedirs(os.path.join(root, "sys/firmware/efi/efivars"), exist_ok=True)
+    if systab is not None:
+        write(root, "sys/firmware/efi/systab", systab)
+    write(root, "sys/firmware/efi/fw_vendor", "%#x\n" % FW_VENDOR)
+    write(root, "sys/firmware/efi/config_table", "%#x\n" % CONFIG_TABLE)
+    write(root, "sys/firmware/efi/runtime", "0x7fbeeb98\n")  # kexec-tools reads it; kexec_file leaves __unused 0
+    if runtime is not None:
+        runtime_map(root, runtime)
+    return root
 
 
 def host(root, crash=CRASH, low_crash=None, cpus=2, firmware=FIRMWARE, memmap=True, kcore_data=None):
