@@ -24,6 +24,11 @@ def usable_methods(state, machine):
     return methods.usable(state, machine, ARCHES)
 
 
+def method_reasons(state, machine):
+    """Every load method with None where it can work here now, else why not (see _kexec/methods.py)."""
+    return methods.assess(state, machine, ARCHES)
+
+
 def gather(root="/", machine=None):
     """Every fact below ``root`` (the kdump unit's state comes from _kdump.facts.add_service_state).
 
@@ -45,8 +50,12 @@ def _gather(root, machine):
     regions = state.crash_regions()
     reserved = crash_reserved(regions, state.kexec_crash_size)
     entry, entry_fact, warnings = _default_entry(root, state.release)
+    secure_boot, secure_boot_warnings = _secure_boot(state)
+    reasons = method_reasons(state, machine)
     facts = {
         "arch": machine,
+        "firmware": state.firmware(machine),
+        "secure_boot": secure_boot,
         "kexec_supported": state.kexec_supported,
         "loaded": state.kexec_loaded,
         "crash_loaded": state.kexec_crash_loaded,
@@ -58,7 +67,8 @@ def _gather(root, machine):
         "lockdown": state.lockdown,
         "load_disabled": state.kexec_load_disabled,
         "load_limits": {"reboot": state.load_limit(False), "panic": state.load_limit(True)},
-        "methods": usable_methods(state, machine),
+        "methods": methods.usable_in(reasons),  # from the same assessment: the two never disagree
+        "method_reasons": reasons,
         "kernel_release": state.release,
         "cmdline": state.cmdline,
         "boot_id": state.boot_id,
@@ -69,9 +79,18 @@ def _gather(root, machine):
         },
         "kdump": kdump_facts(root, state.release, reserved),
     }
+    warnings += secure_boot_warnings
     if warnings:
         facts["warnings"] = warnings
     return facts
+
+
+def _secure_boot(state):
+    """(secure_boot, warnings): a SecureBoot variable that is there but unreadable or malformed is unknown."""
+    try:
+        return state.secure_boot, []
+    except KexecError as exc:
+        return None, ["secure_boot is unknown: %s" % exc.msg]
 
 
 def _default_entry(root, release):
@@ -86,4 +105,4 @@ def _default_entry(root, release):
     return entry, entry.as_dict() if entry else None, []
 
 
-__all__ = ("gather", "usable_methods")
+__all__ = ("gather", "method_reasons", "usable_methods")

@@ -59,6 +59,27 @@ arch:
   returned: always
   type: str
   sample: x86_64
+firmware:
+  description:
+    - What booted the running kernel. V(efi) where C(/sys/firmware/efi) exists (the kernel makes it only when UEFI
+      firmware booted it); V(bios) on x86 (RV(arch) V(x86_64), V(i386) to V(i686)) without it; null on other
+      architectures without it (arm64 or riscv64 booted by U-Boot with a device tree, ppc64le, s390x).
+    - V(bios) is told by the absence of EFI, so a kernel a hypervisor started directly, or one a kexec started
+      without passing the EFI tables on, reads as V(bios) too.
+  returned: always
+  type: str
+  sample: efi
+secure_boot:
+  description:
+    - Whether UEFI Secure Boot is on, from the firmware's C(SecureBoot) variable
+      (C(/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c); not 0 is on).
+    - Null where RV(firmware) is not V(efi), where the variable is missing (firmware without Secure Boot, efivarfs
+      not mounted), and where it cannot be read or is malformed (not 4 bytes of attributes and a 1-byte value);
+      the last two with a warning.
+    - The kernel's own restrictions are RV(lockdown); RV(method_reasons) says what they mean for loading.
+  returned: always
+  type: bool
+  sample: true
 kexec_supported:
   description: Whether the kernel has kexec (C(/sys/kernel/kexec_loaded) exists).
   returned: always
@@ -105,10 +126,24 @@ load_limits:
   returned: always
   type: dict
 methods:
-  description: Load methods usable here now (V(file), V(legacy)); empty when kexec cannot load at all.
+  description:
+    - Load methods usable here now (V(file), V(legacy)); empty when kexec cannot load at all.
+    - The keys of RV(method_reasons) whose value is null.
   returned: always
   type: list
   elements: str
+  sample: [file]
+method_reasons:
+  description:
+    - Every load method (V(file), V(legacy)) with null when it is usable here now, else one sentence why not.
+    - The reasons, the first that applies. The architecture is not one kernel.kexec knows the kexec syscalls of;
+      the kernel has no kexec (no C(/sys/kernel/kexec_loaded)); C(/proc/sys/kernel/kexec_load_disabled) is 1;
+      kernel.kexec builds the method's loads for other architectures (V(legacy) is x86_64 only); the method's
+      option (C(CONFIG_KEXEC_FILE), C(CONFIG_KEXEC)) is off in C(/boot/config-RELEASE) (without that file it is
+      taken to be on); kernel lockdown, whose mode is named, refuses the method's syscall (V(legacy)).
+  returned: always
+  type: dict
+  sample: {file: null, legacy: kernel lockdown (integrity) refuses kexec_load}
 kernel_release:
   description: The running kernel release.
   returned: always

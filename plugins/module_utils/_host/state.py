@@ -12,6 +12,15 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._io import open_regular
+
+# uname -m of the x86 machines: where EFI did not boot them, a BIOS (or UEFI's compatibility module) did.
+X86_MACHINES = ("x86_64", "i386", "i486", "i586", "i686")
+# EFI_GLOBAL_VARIABLE, the vendor GUID of the variables the UEFI specification defines.
+EFI_GLOBAL_VARIABLE = "8be4df61-93ca-11d2-aa0d-00e098032b8c"
+SECURE_BOOT_VARIABLE = "/sys/firmware/efi/efivars/SecureBoot-%s" % EFI_GLOBAL_VARIABLE
+
 
 def _read(root, path):
     """Text of ``root/path`` stripped, or None when it does not exist."""
@@ -20,6 +29,25 @@ def _read(root, path):
             return handle.read().strip()
     except (FileNotFoundError, NotADirectoryError):
         return None
+
+
+def _read_bytes(root, path, what):
+    """The bytes of the regular file ``root/path``, or None when it does not exist.
+
+    Opened by _io.open_regular (non-blocking, regular files only; efivarfs files
+    are regular); KexecError naming ``what`` when the file is there but cannot be
+    opened or read, or is no regular file.
+    """
+    full = os.path.join(root, path.lstrip("/"))
+    try:
+        with open_regular(full, what) as handle:
+            return handle.read()
+    except KexecError:
+        if not os.path.lexists(full):  # missing, or a file where a directory should be
+            return None
+        raise
+    except OSError as exc:  # efivarfs fails the read itself where the firmware does (EIO)
+        raise KexecError("%s %s cannot be read: %s" % (what, full, exc.strerror))
 
 
 def _read_int(root, path):
@@ -117,6 +145,38 @@ class KernelState:
         (drivers/firmware/efi/efi.c efisubsys_init returns early without EFI_BOOT)."""
         return os.path.isdir(os.path.join(self.root, "sys/firmware/efi"))
 
+    def firmware(self, machine):
+        """'efi' when EFI booted the running kernel; 'bios' on an x86 ``machine`` that EFI did not boot;
+        None on other machines, which boot from firmware this cannot tell apart (U-Boot with a device
+        tree, OPAL, s390's IPL).
+
+        'bios' is told by the absence of EFI: a kernel started directly by a hypervisor, or by a kexec
+        that did not pass the EFI tables on, reads as 'bios' too.
+        """
+        if self.efi:
+            return "efi"
+        return "bios" if machine in X86_MACHINES else None
+
+    @property
+    def secure_boot(self):
+        """The firmware's SecureBoot variable: True (on) or False; None where EFI did not boot the kernel
+        or the variable is missing (firmware without Secure Boot, efivarfs not mounted).
+
+        efivarfs shows a variable as its 4 bytes of attributes, then its value: here one byte, on when it
+        is not 0 (as the kernel's EFI stub reads it, efi_get_secureboot in libstub/secureboot.c; the stub
+        also counts SetupMode and shim's MokSBState, this is the firmware's variable alone). KexecError
+        when the file is there but cannot be read, or holds anything but those 5 bytes.
+        """
+        if not self.efi:
+            return None
+        data = _read_bytes(self.root, SECURE_BOOT_VARIABLE, "EFI variable")
+        if data is None:
+            return None
+        if len(data) != 5:
+            raise KexecError("EFI variable %s is malformed: %d bytes, not 4 bytes of attributes and a 1-byte value"
+                             % (SECURE_BOOT_VARIABLE, len(data)))
+        return data[4] != 0
+
     @property
     def kexec_crash_size(self):
         return _read_int(self.root, "/sys/kernel/kexec_crash_size")
@@ -170,4 +230,5 @@ class KernelState:
         return options
 
 
-__all__ = ("KernelState", "Region", "crash_reserved", "parse_iomem", "parse_lockdown")
+__all__ = ("EFI_GLOBAL_VARIABLE", "KernelState", "Region", "SECURE_BOOT_VARIABLE", "X86_MACHINES", "crash_reserved",
+           "parse_iomem", "parse_lockdown")

@@ -11,14 +11,19 @@ Private to the kernel.kexec collection.
 * ``legacy``: kexec_load(2) with segments this collection builds
   (_kexec/legacy/). Needs CONFIG_KEXEC; refused under lockdown and by an IMA
   or Secure Boot policy; built for x86_64 only.
+
+:func:`assess` is the one judgement of which methods can work on a host now and
+why the others cannot; :func:`usable` (the loader's and kexec_reboot's
+question) and kexec_info's ``methods`` and ``method_reasons`` all come from it.
 """
 
 from __future__ import annotations
 
 
 class Method:
-    def __init__(self, name, config, arches, under_lockdown):
+    def __init__(self, name, syscall, config, arches, under_lockdown):
         self.name = name
+        self.syscall = syscall
         self.config = config              # the kernel option that provides the syscall
         self.arches = arches              # machines the collection builds loads for (None: all)
         self.under_lockdown = under_lockdown
@@ -26,29 +31,63 @@ class Method:
     def supports(self, machine):
         return self.arches is None or machine in self.arches
 
+    def refusal(self, state, machine, config):
+        """Why this method cannot load on a host that can kexec at all; None when it can.
+
+        ``config``: the running kernel's options (empty without /boot/config-RELEASE).
+        """
+        if not self.supports(machine):
+            return "kernel.kexec builds %s loads for %s only, not for %s" % (
+                self.syscall, ", ".join(self.arches), machine)
+        # No config file: assume a modern kernel. In a config file an option that is off is
+        # only a comment ("# CONFIG_KEXEC_FILE is not set"), so absent means off.
+        if config and config.get(self.config) != "y":
+            return "%s is off in /boot/config-%s: the running kernel has no %s" % (
+                self.config, state.release, self.syscall)
+        if state.locked_down and not self.under_lockdown:
+            return "kernel lockdown (%s) refuses %s" % (state.lockdown, self.syscall)
+        return None
+
 
 METHODS = {
-    "file": Method("file", "CONFIG_KEXEC_FILE", None, under_lockdown=True),
-    "legacy": Method("legacy", "CONFIG_KEXEC", ("x86_64",), under_lockdown=False),
+    "file": Method("file", "kexec_file_load", "CONFIG_KEXEC_FILE", None, under_lockdown=True),
+    "legacy": Method("legacy", "kexec_load", "CONFIG_KEXEC", ("x86_64",), under_lockdown=False),
 }
 
 
-def usable(state, machine, supported_arches):
-    """Names of the methods that can work on this host now, judged from config, lockdown and arch.
+def host_refusal(state, machine, supported_arches):
+    """Why no method can load on this host now; None when the host can kexec at all."""
+    if machine not in supported_arches:
+        return "kernel.kexec does not know the kexec syscalls of %s (it knows %s)" % (
+            machine, ", ".join(sorted(supported_arches)))
+    if not state.kexec_supported:
+        return "the running kernel has no kexec (no /sys/kernel/kexec_loaded: built without CONFIG_KEXEC_CORE)"
+    if state.kexec_load_disabled:
+        return "/proc/sys/kernel/kexec_load_disabled is 1: the kernel refuses every kexec load until the next boot"
+    return None
 
-    ``supported_arches``: machines whose syscall numbers the collection knows.
+
+def assess(state, machine, supported_arches):
+    """Every method's name with None where it can work on this host now, else one sentence why not.
+
+    Judged from the architecture, kexec in the kernel, kexec_load_disabled, the
+    kernel's config and lockdown, in that order (the first reason that applies
+    is given). ``supported_arches``: machines whose syscall numbers the
+    collection knows.
     """
-    if machine not in supported_arches or not state.kexec_supported or state.kexec_load_disabled:
-        return []
-    config = state.kernel_config()
-
-    def enabled(option):
-        # No config file: assume a modern kernel. In a config file an option that is off is
-        # only a comment ("# CONFIG_KEXEC_FILE is not set"), so absent means off.
-        return config.get(option) == "y" if config else True
-
-    return [method.name for method in METHODS.values()
-            if enabled(method.config) and method.supports(machine) and (method.under_lockdown or not state.locked_down)]
+    reason = host_refusal(state, machine, supported_arches)
+    config = None if reason else state.kernel_config()
+    return dict((name, reason or method.refusal(state, machine, config)) for name, method in METHODS.items())
 
 
-__all__ = ("METHODS", "Method", "usable")
+def usable_in(assessment):
+    """The names an :func:`assess` result says are usable, in table order."""
+    return [name for name, reason in assessment.items() if reason is None]
+
+
+def usable(state, machine, supported_arches):
+    """Names of the methods that can work on this host now (see :func:`assess`)."""
+    return usable_in(assess(state, machine, supported_arches))
+
+
+__all__ = ("METHODS", "Method", "assess", "host_refusal", "usable", "usable_in")

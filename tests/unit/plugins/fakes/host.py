@@ -37,6 +37,11 @@ IOMEM_NO_CRASH = "\n".join(line for line in IOMEM.splitlines() if "Crash kernel"
 
 GZIP_INITRD = b"\x1f\x8b\x08\x00" + bytes(2000)
 
+# The firmware's SecureBoot variable as efivarfs shows it: 4 bytes of attributes (little-endian
+# EFI_VARIABLE_BOOTSERVICE_ACCESS | EFI_VARIABLE_RUNTIME_ACCESS), then the 1-byte value.
+SECURE_BOOT_VAR = "sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+EFI_VAR_ATTRIBUTES = b"\x06\x00\x00\x00"
+
 
 def bzimage_bytes(release=RELEASE, protocol=0x020f, loadflags=0x01, xloadflags=0x03, cmdline_size=2047,
                   version_pointer=0x3c0, size=0x1000, cut=0):
@@ -200,6 +205,17 @@ class FakeHost:
         """Write one /sys/kernel or /proc/sys/kernel value, as the kernel would show it."""
         self.write(name, "%s\n" % value)
 
+    def boot_by_efi(self, secure_boot=None):
+        """Make the tree an EFI boot's: /sys/firmware/efi with efivars. ``secure_boot``: None, no SecureBoot
+        variable (efivarfs not mounted, or firmware without Secure Boot); a number, its value byte; bytes,
+        the whole file as efivarfs would show it."""
+        os.makedirs(self.path("sys/firmware/efi/efivars"), exist_ok=True)
+        if isinstance(secure_boot, int):
+            secure_boot = EFI_VAR_ATTRIBUTES + bytes([secure_boot])
+        if secure_boot is not None:
+            self.write(SECURE_BOOT_VAR, secure_boot)
+        return self
+
     def kernel(self, release=RELEASE):
         return self.path("boot/vmlinuz-%s" % release)
 
@@ -244,10 +260,10 @@ def fake_host(root, release=RELEASE, cmdline=CMDLINE, loaded=0, crash_loaded=0, 
 
 
 def deny_reads(monkeypatch, *paths):
-    """open() and os.listdir() of exactly ``paths`` raise PermissionError, as for a non-root reader of a
-    root-only file (the unit tests may run as root, which reads everything whatever its mode)."""
+    """open(), os.open() and os.listdir() of exactly ``paths`` raise PermissionError, as for a non-root reader
+    of a root-only file (the unit tests may run as root, which reads everything whatever its mode)."""
     denied = set(paths)
-    real_open, real_listdir = builtins.open, os.listdir
+    real_open, real_os_open, real_listdir = builtins.open, os.open, os.listdir
 
     def guarded(real):
         def call(path, *args, **kwargs):
@@ -256,6 +272,7 @@ def deny_reads(monkeypatch, *paths):
             return real(path, *args, **kwargs)
         return call
     monkeypatch.setattr(builtins, "open", guarded(real_open))
+    monkeypatch.setattr(os, "open", guarded(real_os_open))
     monkeypatch.setattr(os, "listdir", guarded(real_listdir))
 
 

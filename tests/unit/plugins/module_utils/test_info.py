@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
-from ansible_collections.kernel.kexec.plugins.module_utils._info import gather, usable_methods
+from ansible_collections.kernel.kexec.plugins.module_utils._info import gather, method_reasons, usable_methods
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.record import write_record
 
 from ..fakes import host as fakes
@@ -91,6 +91,82 @@ def test_gather_warns_of_nothing_when_it_reads_everything(tmp_path):
 def test_usable_methods(tmp_path, host_fields, machine, methods):
     host = fakes.fake_host(tmp_path, **host_fields)
     assert usable_methods(KernelState(host.root), machine) == methods
+
+
+@pytest.mark.parametrize("host_fields, machine", [
+    ({}, "x86_64"),
+    ({"config": "CONFIG_KEXEC=y\n# CONFIG_KEXEC_FILE is not set\n"}, "x86_64"),
+    ({"config": "# CONFIG_KEXEC is not set\nCONFIG_KEXEC_FILE=y\n"}, "x86_64"),
+    ({"lockdown": "none [integrity] confidentiality"}, "x86_64"),
+    ({"load_disabled": 1}, "x86_64"),
+    ({"loaded": None}, "x86_64"),
+    ({}, "mips"),
+    ({}, "aarch64"),
+])
+def test_methods_are_the_usable_keys_of_method_reasons(tmp_path, host_fields, machine):
+    host = fakes.fake_host(tmp_path, **host_fields)
+    facts = gather(host.root, machine=machine)
+    assert facts["method_reasons"] == method_reasons(KernelState(host.root), machine)
+    assert list(facts["method_reasons"]) == ["file", "legacy"]
+    assert facts["methods"] == [name for name, reason in facts["method_reasons"].items() if reason is None]
+    assert facts["methods"] == usable_methods(KernelState(host.root), machine)
+
+
+@pytest.mark.parametrize("host_fields, machine, reasons", [
+    ({"lockdown": "none integrity [confidentiality]"}, "x86_64",
+     {"file": None, "legacy": "kernel lockdown (confidentiality) refuses kexec_load"}),
+    ({"config": "CONFIG_KEXEC=y\n"}, "x86_64",
+     {"file": "CONFIG_KEXEC_FILE is off in /boot/config-%s: the running kernel has no kexec_file_load" % RELEASE,
+      "legacy": None}),
+    ({}, "aarch64", {"file": None, "legacy": "kernel.kexec builds kexec_load loads for x86_64 only, not for aarch64"}),
+])
+def test_gather_says_why_each_method_cannot_load(tmp_path, host_fields, machine, reasons):
+    assert gather(fakes.fake_host(tmp_path, **host_fields).root, machine=machine)["method_reasons"] == reasons
+
+
+@pytest.mark.parametrize("efi, machine, firmware", [
+    (True, "x86_64", "efi"),
+    (False, "x86_64", "bios"),
+    (True, "aarch64", "efi"),
+    (False, "aarch64", None),  # booted by U-Boot with a device tree
+])
+def test_gather_reports_the_firmware_kind(tmp_path, efi, machine, firmware):
+    host = fakes.fake_host(tmp_path)
+    if efi:
+        host.boot_by_efi()
+    assert gather(host.root, machine=machine)["firmware"] == firmware
+
+
+@pytest.mark.parametrize("efi, value, secure_boot", [
+    (True, 1, True),
+    (True, 0, False),
+    (True, None, None),  # no SecureBoot variable: firmware without it, or efivarfs not mounted
+    (False, None, None),  # BIOS
+], ids=["on", "off", "missing", "bios"])
+def test_gather_reports_secure_boot_without_warnings(tmp_path, efi, value, secure_boot):
+    host = fakes.fake_host(tmp_path)
+    if efi:
+        host.boot_by_efi(secure_boot=value)
+    facts = gather(host.root, machine="x86_64")
+    assert facts["secure_boot"] is secure_boot
+    assert "warnings" not in facts
+
+
+def test_gather_on_efi_without_efivars_reports_secure_boot_unknown(tmp_path):
+    host = fakes.fake_host(tmp_path).boot_by_efi()
+    os.rmdir(host.path("sys/firmware/efi/efivars"))
+    facts = gather(host.root, machine="x86_64")
+    assert (facts["firmware"], facts["secure_boot"]) == ("efi", None)
+    assert "warnings" not in facts
+
+
+def test_gather_with_a_malformed_secure_boot_variable_warns_and_reports_it_unknown(tmp_path):
+    host = fakes.fake_host(tmp_path).boot_by_efi(secure_boot=fakes.EFI_VAR_ATTRIBUTES + b"\x01\x00")
+    facts = gather(host.root, machine="x86_64")
+    assert (facts["firmware"], facts["secure_boot"]) == ("efi", None)
+    assert facts["warnings"] == ["secure_boot is unknown: EFI variable /%s is malformed: 6 bytes, not 4 bytes of "
+                                 "attributes and a 1-byte value" % fakes.SECURE_BOOT_VAR]
+    assert facts["methods"] == ["file", "legacy"]  # every other fact as before
 
 
 def test_crash_reserved_without_root_falls_back_to_kexec_crash_size(tmp_path):
@@ -195,3 +271,14 @@ def test_gather_without_root_on_a_0600_grub_cfg_reports_it_unreadable(open_tree)
     assert facts["default_entry"]["kernel"] is None
     assert facts["warnings"] == ["default_entry is unknown: /boot/grub/grub.cfg cannot be read: run as root "
                                  "(become: true)"]
+
+
+def test_gather_without_root_on_a_0600_secure_boot_variable_reports_it_unknown(open_tree):
+    host = root_only_host(open_tree).boot_by_efi(secure_boot=1)
+    os.chmod(host.path(fakes.SECURE_BOOT_VAR), 0o600)
+    answer = as_nobody(lambda: gather(host.root, machine="x86_64"))
+    assert "traceback" not in answer, answer.get("traceback")
+    facts = answer["facts"]
+    assert (facts["firmware"], facts["secure_boot"]) == ("efi", None)
+    assert facts["warnings"] == ["secure_boot is unknown: EFI variable %s cannot be read: run as root (become: true)"
+                                 % host.path(fakes.SECURE_BOOT_VAR)]

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import yaml
 
 from ansible_collections.kernel.kexec.plugins.module_utils import _info as info
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
@@ -53,3 +54,34 @@ def test_an_unreadable_grub_cfg_is_a_warning_and_a_fact_not_a_failure(monkeypatc
     [warning] = result["warnings"]
     assert "default_entry is unknown: /boot/grub/grub.cfg cannot be read: run as root (become: true)" in json.dumps(
         warning)
+
+
+def test_reports_the_host_kind_and_why_each_method_cannot_load(monkeypatch, host, run_module):
+    host.boot_by_efi(secure_boot=1)
+    host.set_sys("sys/kernel/security/lockdown", "none [integrity] confidentiality")
+    monkeypatch.setattr(kexec_info, "gather", lambda: info.gather(host.root, machine="x86_64"))
+    rc, result = run_module(kexec_info)
+    assert (rc, result["changed"]) == (0, False)
+    assert (result["firmware"], result["secure_boot"]) == ("efi", True)
+    assert result["method_reasons"] == {"file": None, "legacy": "kernel lockdown (integrity) refuses kexec_load"}
+    assert result["methods"] == ["file"]
+    assert "warnings" not in result
+
+
+def test_a_malformed_secure_boot_variable_is_a_warning_not_a_failure(monkeypatch, host, run_module):
+    host.boot_by_efi(secure_boot=fakes.EFI_VAR_ATTRIBUTES)  # the attributes without the value
+    monkeypatch.setattr(kexec_info, "gather", lambda: info.gather(host.root, machine="x86_64"))
+    rc, result = run_module(kexec_info)
+    assert (rc, result["changed"], result["firmware"], result["secure_boot"]) == (0, False, "efi", None)
+    [warning] = result["warnings"]
+    assert ("secure_boot is unknown: EFI variable /%s is malformed: 4 bytes" % fakes.SECURE_BOOT_VAR) in json.dumps(
+        warning)
+
+
+def test_every_fact_is_documented_and_the_host_kind_is_returned_always(monkeypatch, host, run_module):
+    monkeypatch.setattr(kexec_info, "gather", lambda: info.gather(host.root, machine="x86_64"))
+    _rc, result = run_module(kexec_info)
+    documented = yaml.safe_load(kexec_info.RETURN)
+    assert set(documented) == set(result) - {"changed", "invocation"}
+    for name in ("firmware", "secure_boot", "method_reasons"):
+        assert documented[name]["returned"] == "always" and "sample" in documented[name], name

@@ -1,7 +1,11 @@
+import errno
+import io
 import os
 
 import pytest
 
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._host import state
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import (
     KernelState, Region, parse_iomem, parse_lockdown,
 )
@@ -125,3 +129,87 @@ def test_kernel_config_of_running_and_named_release(tmp_path):
         "CONFIG_KEXEC": "y", "CONFIG_KEXEC_FILE": "y", "CONFIG_CMDLINE": '"console=ttyS0 quiet"'}
     assert state.kernel_config(fakes.OLD_RELEASE) == {"CONFIG_KEXEC_FILE": "m"}
     assert state.kernel_config("9.9.9") == {}
+
+
+@pytest.mark.parametrize("efi, machine, firmware", [
+    (True, "x86_64", "efi"),
+    (True, "aarch64", "efi"),
+    (False, "x86_64", "bios"),
+    (False, "i686", "bios"),
+    (False, "aarch64", None),  # U-Boot with a device tree: no firmware kind told
+    (False, "riscv64", None),
+    (False, "ppc64le", None),
+    (False, "s390x", None),
+])
+def test_firmware_is_efi_where_efi_booted_bios_on_other_x86_and_unknown_elsewhere(tmp_path, efi, machine, firmware):
+    host = fakes.fake_host(tmp_path)
+    if efi:
+        host.boot_by_efi()
+    assert KernelState(host.root).firmware(machine) == firmware
+
+
+@pytest.mark.parametrize("value, secure_boot", [
+    (1, True),
+    (0, False),
+    (2, True),  # not 0 is on, as the kernel's EFI stub reads it
+])
+def test_secure_boot_is_the_value_byte_after_the_attributes(tmp_path, value, secure_boot):
+    host = fakes.fake_host(tmp_path).boot_by_efi(secure_boot=value)
+    assert KernelState(host.root).secure_boot is secure_boot
+
+
+def test_secure_boot_is_none_without_efi(tmp_path):
+    assert KernelState(fakes.fake_host(tmp_path).root).secure_boot is None
+
+
+@pytest.mark.parametrize("efivars", ["missing", "empty", "a-file"])
+def test_secure_boot_is_none_without_the_variable(tmp_path, efivars):
+    # "empty": efivarfs not mounted (the kernel makes the mount point); also firmware without Secure Boot.
+    host = fakes.fake_host(tmp_path).boot_by_efi()
+    if efivars != "empty":
+        os.rmdir(host.path("sys/firmware/efi/efivars"))
+    if efivars == "a-file":
+        host.write("sys/firmware/efi/efivars", "")
+    assert KernelState(host.root).secure_boot is None
+
+
+@pytest.mark.parametrize("content", [b"", b"\x06\x00\x00\x00", b"\x01", b"\x06\x00\x00\x00\x01\x00"],
+                         ids=["empty", "attributes-only", "value-only", "two-byte-value"])
+def test_a_malformed_secure_boot_variable_is_an_error_naming_it(tmp_path, content):
+    host = fakes.fake_host(tmp_path).boot_by_efi(secure_boot=content)
+    with pytest.raises(KexecError) as raised:
+        KernelState(host.root).secure_boot
+    assert raised.value.msg == ("EFI variable /%s is malformed: %d bytes, not 4 bytes of attributes and a 1-byte "
+                                "value" % (fakes.SECURE_BOOT_VAR, len(content)))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_secure_boot_variable_that_is_no_regular_file_is_an_error_without_hanging(tmp_path, kind):
+    host = fakes.fake_host(tmp_path).boot_by_efi()
+    path = host.path(fakes.SECURE_BOOT_VAR)
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        os.mkdir(path)
+    with pytest.raises(KexecError, match="is a %s, not a regular file" % ("FIFO" if kind == "fifo" else "directory")):
+        KernelState(host.root).secure_boot
+
+
+def test_a_secure_boot_variable_it_may_not_read_is_an_error_not_missing(tmp_path, monkeypatch):
+    host = fakes.fake_host(tmp_path).boot_by_efi(secure_boot=1)
+    fakes.deny_reads(monkeypatch, host.path(fakes.SECURE_BOOT_VAR))
+    with pytest.raises(KexecError, match="EFI variable .* cannot be read: run as root"):
+        KernelState(host.root).secure_boot
+
+
+def test_a_secure_boot_variable_the_firmware_fails_to_read_is_an_error(tmp_path, monkeypatch):
+    host = fakes.fake_host(tmp_path).boot_by_efi(secure_boot=1)
+
+    class FailingRead(io.BytesIO):
+        def read(self, *args):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+    monkeypatch.setattr(state, "open_regular", lambda path, what: FailingRead())
+    with pytest.raises(KexecError) as raised:
+        KernelState(host.root).secure_boot
+    assert raised.value.msg == "EFI variable %s cannot be read: %s" % (host.path(fakes.SECURE_BOOT_VAR),
+                                                                       os.strerror(errno.EIO))
