@@ -62,13 +62,15 @@ def _entry_names(root, directory):
     return [os.path.join(directory, name) for name in names if name.endswith(".conf") and not name.startswith(".")]
 
 
-def _host_path(root, path):
+def _host_path(root, path, partition=""):
     """A path from a boot config, as a path under ``root``.
 
-    GRUB names files relative to the partition it reads them from: with a
-    separate /boot partition '/vmlinuz-X' means '/boot/vmlinuz-X'.
+    A boot loader names files relative to the partition it reads them from:
+    with a separate /boot partition '/vmlinuz-X' means '/boot/vmlinuz-X', and
+    a systemd-boot entry on the ESP at /boot/efi means '/boot/efi/debian/X/linux'
+    by '/debian/X/linux'. ``partition`` is where the config itself lives.
     """
-    for candidate in (path, "/boot" + path):
+    for candidate in (partition + path, path, "/boot" + path):
         if os.path.exists(os.path.join(root, candidate.lstrip("/"))):
             return os.path.join(root, candidate.lstrip("/"))
     return os.path.join(root, path.lstrip("/"))
@@ -205,7 +207,10 @@ def bls_default_entry(root):
         initrd = fields.get("initrd")
         # Older grubby keeps the shared arguments in grubenv and writes "$kernelopts" here.
         options = fields.get("options", "").replace("$kernelopts", grubenv.get("kernelopts", ""))
-        return BootEntry(_host_path(root, fields["linux"]), _host_path(root, initrd) if initrd else None,
+        # Type 1 entries name files relative to the partition that holds loader/entries (the ESP or XBOOTLDR).
+        partition = "/" + os.path.dirname(os.path.dirname(directory))
+        return BootEntry(_host_path(root, fields["linux"], partition),
+                         _host_path(root, initrd, partition) if initrd else None,
                          options.strip(), "/" + chosen, fields.get("title"))
     return None
 

@@ -177,6 +177,21 @@ def test_default_entry_prefers_bls_over_grub_cfg(fedora):
     assert default_entry(fedora.root, NEW_FC).kernel == fedora.kernel(NEW_FC)
 
 
+@pytest.mark.parametrize("esp", ["boot/efi", "efi", "boot"])
+def test_systemd_boot_entry_files_are_found_on_the_partition_that_holds_the_entries(tmp_path, esp):
+    # kernel-install copies the kernel and initrd onto the ESP (or XBOOTLDR) and names them relative to it.
+    host = fakes.fake_host(tmp_path, release=NEW_FC, kernels=(), grub_cfg=None)
+    fakes.write_bzimage(host.path("%s/debian/%s/linux" % (esp, NEW_FC)), release=NEW_FC)
+    host.write("%s/debian/%s/initrd.img-%s" % (esp, NEW_FC, NEW_FC), fakes.GZIP_INITRD)
+    host.write("%s/loader/entries/debian-%s.conf" % (esp, NEW_FC), (
+        "title Debian GNU/Linux 13 (trixie)\nversion %s\nlinux /debian/%s/linux\n"
+        "initrd /debian/%s/initrd.img-%s\noptions root=UUID=%s ro\n" % (NEW_FC, NEW_FC, NEW_FC, NEW_FC, ROOT_UUID)))
+    entry = bls_default_entry(host.root)
+    assert entry.kernel == host.path("%s/debian/%s/linux" % (esp, NEW_FC))
+    assert entry.initrd == host.path("%s/debian/%s/initrd.img-%s" % (esp, NEW_FC, NEW_FC))
+    assert entry.source == "/%s/loader/entries/debian-%s.conf" % (esp, NEW_FC)
+
+
 def test_bls_entry_without_linux_falls_through_to_grub(tmp_path):
     host = debian(tmp_path, "1>2")
     host.write("boot/loader/entries/uki.conf", "title Unified kernel image\nuki /EFI/Linux/linux.efi\n")
