@@ -24,7 +24,9 @@ from ansible_collections.kernel.kexec.plugins.module_utils import _cmdline as cm
 from ansible_collections.kernel.kexec.plugins.module_utils._boot.base import (
     Bootloader, FileChange, kernel_names, read_text, refuse_hard_links,
 )
-from ansible_collections.kernel.kexec.plugins.module_utils._boot.entry import BLS_DIRS, GRUBENV, bls_default_entry, parse_bls
+from ansible_collections.kernel.kexec.plugins.module_utils._boot.entry import (
+    BLS_DIRS, GRUBENV, bls_default_entry, parse_bls, split_bls_line,
+)
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 
 KERNEL_CMDLINE = "etc/kernel/cmdline"
@@ -44,20 +46,20 @@ def entry_matches(fields, names):
 
 
 def _options_value(text):
-    return next((value.strip() for key, _sep, value in (line.strip().partition(" ") for line in text.splitlines())
-                 if key == "options"), None)
+    return next((value for key, _sep, value in map(split_bls_line, text.splitlines()) if key == "options"), None)
 
 
 def _edit_options(text, edit):
     """An entry's text with its options line edited (added when missing)."""
     lines = text.splitlines()
     for index, line in enumerate(lines):
-        key, _sep, value = line.strip().partition(" ")
+        key, separator, value = split_bls_line(line)
         if key == "options":
             if KERNELOPTS in value.split():
                 raise KexecError("this BLS entry takes its options from grubenv ($kernelopts): run "
                                  "'grub2-mkconfig' once to convert, or use bootloader=grubby")
-            lines[index] = "options %s" % edit(value.strip())
+            # The line keeps its own separator: kernel-install aligns the values of an entry.
+            lines[index] = "options%s%s" % (separator or " ", edit(value))
             return "\n".join(lines) + "\n"
     if not edit(""):  # nothing to add (a removal): no empty options line
         return text
@@ -86,7 +88,7 @@ def _entry_shape(text, env):
     """
     others, options = [], []
     for line in (text or "").splitlines():
-        key, _sep, value = line.strip().partition(" ")
+        key, _sep, value = split_bls_line(line)
         if key == "options":
             options.extend(_expand(value, env))
         else:

@@ -178,12 +178,21 @@ def grub_default_entry(root):
     return None
 
 
+_BLS_LINE = re.compile(r"^\s*(\S*)(\s*)(.*?)\s*$")
+
+
+def split_bls_line(line):
+    """(key, separator, value) of a type 1 entry's line: any run of whitespace separates the key from the
+    value (kernel-install aligns the values with spaces, other tools use a tab)."""
+    return _BLS_LINE.match(line).groups()
+
+
 def parse_bls(text):
     fields = {}
     for line in text.splitlines():
-        key, _sep, value = line.strip().partition(" ")
+        key, _sep, value = split_bls_line(line)
         if key and not key.startswith("#"):
-            fields.setdefault(key, value.strip())
+            fields.setdefault(key, value)
     return fields
 
 
@@ -232,4 +241,4 @@ def default_entry(root, release):
 
 
 __all__ = ("BootEntry", "bls_default_entry", "default_entry", "grub_default_entry",
-           "parse_bls", "parse_grub_cfg", "running_release_entry")
+           "parse_bls", "parse_grub_cfg", "running_release_entry", "split_bls_line")

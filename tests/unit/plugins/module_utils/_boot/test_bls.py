@@ -76,8 +76,8 @@ def only_options_changed(change):
     before, after = change.before.splitlines(), change.after.splitlines()
     assert len(before) == len(after)
     differing = [(b, a) for b, a in zip(before, after) if b != a]
-    assert len(differing) == 1 and differing[0][0].startswith("options") and differing[0][1].startswith("options ")
-    return differing[0][1][len("options "):]
+    assert len(differing) == 1 and differing[0][0].split()[0] == "options" and differing[0][1].split()[0] == "options"
+    return differing[0][1].split(None, 1)[1]
 
 
 def apply_plan(changes):
@@ -192,6 +192,19 @@ def test_systemd_boot_entries_on_the_esp(tree):
         if rel != CMDLINE:
             assert only_options_changed(change) == "root=UUID=%s ro quiet crashkernel=256M" % fakes.ROOT_UUID
             assert change.after.startswith("# Boot Loader Specification type#1 entry\n")
+            # kernel-install's alignment stays: only the value changes.
+            assert "\noptions    root=UUID=%s ro quiet crashkernel=256M\n" % fakes.ROOT_UUID in change.after
+
+
+def test_entries_separated_by_tabs_or_aligned_are_read_and_edited_alike(tree):
+    systemd_boot(tree)
+    entry = "efi/loader/entries/%s-%s.conf" % (bf.MACHINE_ID, fakes.RELEASE)
+    tree.write(entry, tree.read(entry).replace("options    ", "options\t").replace("linux      ", "linux\t "))
+    loader = BlsEntries(tree.root)
+    assert loader.configured_args() == "root=UUID=%s ro quiet" % fakes.ROOT_UUID
+    change = by_path(loader.plan_edit(SET), tree)[entry]
+    assert "\noptions\troot=UUID=%s ro quiet crashkernel=256M\n" % fakes.ROOT_UUID in change.after
+    assert loader.entries() == loader.all_entries()
 
 
 def test_configured_args_from_the_default_entry(tree):
