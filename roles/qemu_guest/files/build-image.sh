@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Build a Debian test-host image once and cache it.
 #
-#   build-image.sh [RELEASE [BOOT]]     RELEASE: bookworm (default) or trixie; BOOT: bios (default) or efi
+#   build-image.sh [RELEASE [BOOT]]     RELEASE: bookworm (default) or trixie; BOOT: bios (default), efi or sdboot
 #
 # bios: a 6 GiB sparse MBR disk with one ext4 partition and GRUB for BIOS (grub-pc).
 # efi: a 6 GiB sparse GPT disk with an EFI system partition (vfat, /boot/efi) and an ext4 root; on the
 #   ESP the signed chain Debian ships for Secure Boot (shim, then GRUB, both signed; the kernel is signed
 #   too), installed at the removable-media path EFI/BOOT/BOOTX64.EFI so that firmware with empty
 #   variables boots it. The same image serves firmware with Secure Boot off (uefi) and on (secureboot).
+# sdboot: the same disk with systemd-boot instead of shim and GRUB, and Boot Loader Specification type 1
+#   entries that kernel-install writes on the ESP (/boot/efi/loader/entries, the kernel and initrd copied
+#   to /boot/efi/debian/VERSION/) from /etc/kernel/cmdline, as for every kernel installed later.
 # Both: a serial console (GRUB and the kernel), sshd with the project's test key for root, python3,
 # kexec-tools (only for the benchmark that compares against it; the collection never calls it) and
 # makedumpfile. The initrd holds only the disk's modules (host-only, 7 MB), and a copy of it serves
@@ -25,7 +28,7 @@ set -euo pipefail
 release=${1:-bookworm}
 boot=${2:-bios}
 case $release in bookworm | trixie) ;; *) echo "build-image.sh: release '$release' is not built here (bookworm, trixie)" >&2; exit 2 ;; esac
-case $boot in bios | efi) ;; *) echo "build-image.sh: boot '$boot' is not built here (bios, efi)" >&2; exit 2 ;; esac
+case $boot in bios | efi | sdboot) ;; *) echo "build-image.sh: boot '$boot' is not built here (bios, efi, sdboot)" >&2; exit 2 ;; esac
 cache=${KEXEC_CACHE:-$HOME/.cache/kernel-kexec}
 images=$cache/images
 name=$release-$boot
@@ -55,7 +58,7 @@ mnt=$work/mnt
 cleanup() {
     set +e
     local m
-    for m in dev proc sys ""; do
+    for m in boot/efi dev proc sys ""; do
         mountpoint -q "$mnt/$m" && umount -R "$mnt/$m"
     done
     [[ -n $loop ]] && { partx -d "$loop" 2>/dev/null; losetup -d "$loop"; }
@@ -81,11 +84,11 @@ partition() {
 }
 
 packages=linux-image-amd64,systemd-sysv,udev,e2fsprogs,openssh-server,python3,dbus,initramfs-tools,ifupdown,isc-dhcp-client,iproute2,kexec-tools,makedumpfile,python3-apt,procps,less
-if [[ $boot == bios ]]; then
-    packages+=,grub-pc
-else
-    packages+=,grub-efi-amd64,grub-efi-amd64-signed,shim-signed
-fi
+case $boot in
+    bios) packages+=,grub-pc ;;
+    efi) packages+=,grub-efi-amd64,grub-efi-amd64-signed,shim-signed ;;
+    sdboot) packages+=,systemd-boot,systemd-boot-efi ;;
+esac
 echo "mmdebstrap: $release minbase ($boot)"
 # Keep the package lists: the guests install packages (the kdump role's kdump-tools) without an apt update.
 mmdebstrap --variant=minbase --skip=cleanup/apt/lists --include="$packages" "$release" "$work/rootfs.tar" "$mirror"
@@ -112,7 +115,7 @@ mount "$root_part" "$mnt"
 tar -C "$mnt" --xattrs --xattrs-include='*' -xpf "$work/rootfs.tar"
 
 echo "UUID=$uuid / ext4 errors=remount-ro 0 1" > "$mnt/etc/fstab"
-if [[ $boot == efi ]]; then
+if [[ $boot != bios ]]; then
     mkdir -p "$mnt/boot/efi"
     echo "UUID=$(blkid -s UUID -o value "$esp_part") /boot/efi vfat umask=0077,nofail 0 1" >> "$mnt/etc/fstab"
 fi
@@ -156,7 +159,7 @@ mount -t sysfs sys "$mnt/sys"
 if [[ $boot == bios ]]; then
     chroot "$mnt" grub-install --target=i386-pc --boot-directory=/boot "$loop"
 fi
-chroot "$mnt" update-grub
+[[ $boot == sdboot ]] || chroot "$mnt" update-grub
 # The boot initrd holds only what this disk needs (MODULES=list), as a host-only initrd does (dracut's
 # default on Fedora and RHEL): Debian's MODULES=most initrd is 36 MB, and unpacking it cost 10 s of every
 # boot under TCG. mkinitramfs, not update-initramfs, which update_initramfs=no above turns off.
@@ -167,9 +170,27 @@ chroot "$mnt" mkinitramfs -o "/boot/initrd.img-$kernel_release" "$kernel_release
 # A capture kernel's initrd of the same kind, as kdump-tools builds one (the stock one did not fit
 # 256 MiB of crash memory); the tests load it under this name.
 cp "$mnt/boot/initrd.img-$kernel_release" "$mnt/boot/initrd.img-$kernel_release-capture"
-# Without udev in the chroot grub-mkconfig names the loop device: boot by UUID.
-sed -i "s|root=$root_part|root=UUID=$uuid|g" "$mnt/boot/grub/grub.cfg"
-grep -q "root=UUID=$uuid" "$mnt/boot/grub/grub.cfg"
+if [[ $boot == sdboot ]]; then
+    # kernel-install writes the type 1 entry and copies the kernel and initrd to the ESP, here a tmpfs
+    # mounted in its place (the ESP itself is written from it below): kernel-install wants the root of a
+    # file system, and with RELAX no vfat.
+    mount -t tmpfs -o mode=0700 esp "$mnt/boot/efi"
+    echo "root=UUID=$uuid ro console=ttyS0,115200 net.ifnames=0" > "$mnt/etc/kernel/cmdline"
+    echo debian > "$mnt/etc/kernel/entry-token"
+    echo layout=bls > "$mnt/etc/kernel/install.conf"
+    chroot "$mnt" env SYSTEMD_RELAX_ESP_CHECKS=1 kernel-install --esp-path=/boot/efi add "$kernel_release" \
+        "/boot/vmlinuz-$kernel_release" "/boot/initrd.img-$kernel_release"
+    printf '%s\n' 'timeout 0' 'default debian-*' > "$mnt/boot/efi/loader/loader.conf"
+    mkdir -p "$mnt/boot/efi/EFI/systemd" "$mnt/boot/efi/EFI/BOOT"
+    cp "$mnt/usr/lib/systemd/boot/efi/systemd-bootx64.efi" "$mnt/boot/efi/EFI/systemd/systemd-bootx64.efi"
+    cp "$mnt/usr/lib/systemd/boot/efi/systemd-bootx64.efi" "$mnt/boot/efi/EFI/BOOT/BOOTX64.EFI"
+    [[ -f $mnt/boot/efi/loader/entries/debian-$kernel_release.conf ]] ||
+        { echo "build-image.sh: kernel-install wrote no entry for $kernel_release" >&2; exit 1; }
+else
+    # Without udev in the chroot grub-mkconfig names the loop device: boot by UUID.
+    sed -i "s|root=$root_part|root=UUID=$uuid|g" "$mnt/boot/grub/grub.cfg"
+    grep -q "root=UUID=$uuid" "$mnt/boot/grub/grub.cfg"
+fi
 umount -R "$mnt/dev" "$mnt/proc" "$mnt/sys"
 if [[ $boot == efi ]]; then
     # The ESP is laid out as grub-install --uefi-secure-boot lays it out, without mounting it (mtools):
@@ -187,6 +208,10 @@ if [[ $boot == efi ]]; then
     cp "$mnt/usr/lib/shim/shimx64.efi.signed" "$esp/EFI/BOOT/BOOTX64.EFI"
     cp "$esp/EFI/debian/grub.cfg" "$esp/EFI/BOOT/grub.cfg"
     mcopy -s -Q -i "$esp_part" "$esp/EFI" ::/
+elif [[ $boot == sdboot ]]; then
+    # What kernel-install and the lines above put in the ESP's place goes onto the ESP.
+    mcopy -s -Q -i "$esp_part" "$mnt/boot/efi/"* ::/
+    umount "$mnt/boot/efi"
 fi
 cp "$mnt/boot/vmlinuz-$kernel_release" "$work/vmlinuz"
 umount "$mnt"

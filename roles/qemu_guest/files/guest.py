@@ -1,6 +1,7 @@
 """Start, stop and reach QEMU test hosts built by build-image.sh (beside this file).
 
     guest.py start NAME [--release bookworm|trixie] [--firmware bios|uefi|secureboot]
+                        [--bootloader grub|systemd-boot]
                         [--memory MiB] [--cpus N] [--port P] [--accel tcg|kvm] [--timeout S] [--reuse]
                         [--firmware-delay S]                     -> JSON on stdout
     guest.py stop NAME
@@ -8,8 +9,8 @@
     guest.py wait-login NAME [--timeout S]      until a root login over SSH works
     guest.py list
 
-Each guest is a qcow2 overlay on the cached base image of its kind (release and firmware: the
-image build-image.sh makes for them), QEMU user networking
+Each guest is a qcow2 overlay on the cached base image of its kind (release, firmware and
+bootloader: the image build-image.sh makes for them), QEMU user networking
 with SSH forwarded from 127.0.0.1 only, a serial log (the best evidence when a
 boot fails) and a pidfile: stop ends exactly the QEMU that start began.
 Guests run under TCG by default: /dev/kvm on a nested host (PVM, for one) may
@@ -24,12 +25,13 @@ destroy; tests/run, demo/run and bench/run run it from the checkout.
 --reuse hands out a guest that is already running (same JSON; "reusing" on stderr) instead of
 refusing: tests/run runs the molecule scenarios one after the other on one guest, so that each
 does not pay for a firmware boot of its own (KEXEC_KEEP_GUEST, qemu_guest_keep in the role). A
-running guest of another kind (release, firmware) is stopped and replaced, so one name never
-means two kinds of host.
+running guest of another kind (release, firmware, bootloader) is stopped and replaced, so one name
+never means two kinds of host.
 
 Firmware: bios is SeaBIOS on QEMU's pc machine; uefi is OVMF on q35 with a per-guest copy of its
 variable store; secureboot is OVMF's Secure Boot build on q35 with SMM, its variable store holding
-Microsoft's keys (so Debian's signed shim is trusted) and Secure Boot enabled.
+Microsoft's keys (so Debian's signed shim is trusted) and Secure Boot enabled. The bootloader is
+GRUB (on EFI behind Debian's signed shim), or systemd-boot with kernel-install's entries (EFI only).
 
 --firmware-delay S makes SeaBIOS wait S seconds (its boot menu prompt) on every firmware boot of
 the guest, as the POST of a real server does; a kexec skips it. bench/run uses it to show what a
@@ -103,9 +105,22 @@ FIRMWARE = {
 }
 
 
-def base_image(release, firmware):
-    """The cached image build-image.sh makes for a guest of this release and firmware."""
-    boot = FIRMWARE[firmware][0]
+BOOTLOADERS = ("grub", "systemd-boot")
+
+
+def boot_layout(firmware, bootloader="grub"):
+    """The build-image.sh BOOT argument of a kind: bios, efi (shim and GRUB) or sdboot (systemd-boot)."""
+    layout = FIRMWARE[firmware][0]
+    if bootloader == "systemd-boot":
+        if layout == "bios":
+            raise ValueError("systemd-boot needs EFI firmware (uefi or secureboot), not bios")
+        return "sdboot"
+    return layout
+
+
+def base_image(release, firmware, bootloader="grub"):
+    """The cached image build-image.sh makes for a guest of this release, firmware and bootloader."""
+    boot = boot_layout(firmware, bootloader)
     name = release if (release, boot) == ("bookworm", "bios") else "%s-%s" % (release, boot)
     return os.path.join(IMAGES, name + ".qcow2")
 
@@ -157,16 +172,20 @@ def firmware_delay(seconds):
 
 
 def start(args):
-    image = base_image(args.release, args.firmware)
+    try:
+        image = base_image(args.release, args.firmware, args.bootloader)
+    except ValueError as exc:
+        sys.exit("guest %s: %s" % (args.name, exc))
     if not os.path.exists(image):
         sys.exit("no base image at %s: run build-image.sh %s %s (beside guest.py) first"
-                 % (image, args.release, FIRMWARE[args.firmware][0]))
+                 % (image, args.release, boot_layout(args.firmware, args.bootloader)))
     if read_pid(args.name) and args.reuse:
         running = instance(args.name)
-        kind = (running.get("release", "bookworm"), running.get("firmware", "bios"))
-        if kind != (args.release, args.firmware):
-            print("guest %s: replacing the running %s %s guest by a %s %s one"
-                  % (args.name, kind[0], kind[1], args.release, args.firmware), file=sys.stderr)
+        kind = (running.get("release", "bookworm"), running.get("firmware", "bios"), running.get("bootloader", "grub"))
+        wanted = (args.release, args.firmware, args.bootloader)
+        if kind != wanted:
+            print("guest %s: replacing the running %s guest by a %s one" % (args.name, " ".join(kind), " ".join(wanted)),
+                  file=sys.stderr)
             stop_guest(args.name)
     if read_pid(args.name):
         if args.reuse and ssh_banner(instance(args.name)["port"], timeout=30):
@@ -196,7 +215,7 @@ def start(args):
     subprocess.run(command, check=True)
     data = {"instance": args.name, "address": "127.0.0.1", "port": port, "user": "root",
             "identity_file": SSH_KEY, "serial_log": serial, "pid": read_pid(args.name),
-            "release": args.release, "firmware": args.firmware}
+            "release": args.release, "firmware": args.firmware, "bootloader": args.bootloader}
     with open(os.path.join(directory, "instance.json"), "w") as handle:
         json.dump(data, handle)
     deadline = time.monotonic() + args.timeout
@@ -280,6 +299,7 @@ def main():
     p_start.add_argument("name")
     p_start.add_argument("--release", choices=RELEASES, default="bookworm")
     p_start.add_argument("--firmware", choices=sorted(FIRMWARE), default="bios")
+    p_start.add_argument("--bootloader", choices=BOOTLOADERS, default="grub")
     p_start.add_argument("--memory", type=int, default=2048)
     p_start.add_argument("--cpus", type=int, default=2)
     p_start.add_argument("--port", type=int, default=0)

@@ -25,14 +25,24 @@ def guest(tmp_path, monkeypatch):
     return module
 
 
-@pytest.mark.parametrize("release, firmware, image", [
-    ("bookworm", "bios", "bookworm.qcow2"),
-    ("trixie", "bios", "trixie-bios.qcow2"),
-    ("trixie", "uefi", "trixie-efi.qcow2"),
-    ("trixie", "secureboot", "trixie-efi.qcow2"),
+@pytest.mark.parametrize("release, firmware, bootloader, image", [
+    ("bookworm", "bios", "grub", "bookworm.qcow2"),
+    ("trixie", "bios", "grub", "trixie-bios.qcow2"),
+    ("trixie", "uefi", "grub", "trixie-efi.qcow2"),
+    ("trixie", "secureboot", "grub", "trixie-efi.qcow2"),
+    ("trixie", "uefi", "systemd-boot", "trixie-sdboot.qcow2"),
+    ("bookworm", "secureboot", "systemd-boot", "bookworm-sdboot.qcow2"),
 ])
-def test_each_kind_boots_the_image_build_image_makes_for_it(guest, release, firmware, image):
-    assert guest.base_image(release, firmware) == os.path.join(guest.IMAGES, image)
+def test_each_kind_boots_the_image_build_image_makes_for_it(guest, release, firmware, bootloader, image):
+    assert guest.base_image(release, firmware, bootloader) == os.path.join(guest.IMAGES, image)
+
+
+def test_systemd_boot_on_bios_is_refused_before_anything_starts(guest, monkeypatch):
+    monkeypatch.setattr(guest.subprocess, "run", lambda *a, **k: pytest.fail("started something"))
+    with pytest.raises(SystemExit) as refused:
+        guest.start(argparse.Namespace(name="x", reuse=False, release="trixie", firmware="bios",
+                                       bootloader="systemd-boot", port=0))
+    assert "systemd-boot needs EFI firmware" in str(refused.value)
 
 
 def test_bios_is_seabios_on_the_pc_machine(guest, tmp_path):
@@ -59,11 +69,12 @@ def test_efi_guests_get_their_own_variable_store(guest, tmp_path, firmware, code
 
 def test_a_running_guest_of_another_kind_is_replaced_not_reused(guest, monkeypatch):
     os.makedirs(guest.IMAGES)
-    open(guest.base_image("trixie", "uefi"), "w").close()
+    open(guest.base_image("trixie", "uefi", "systemd-boot"), "w").close()
     running = {"pid": 99}
     stopped = []
     monkeypatch.setattr(guest, "read_pid", lambda name: running["pid"])
-    monkeypatch.setattr(guest, "instance", lambda name: {"port": 1, "release": "bookworm", "firmware": "bios"})
+    monkeypatch.setattr(guest, "instance", lambda name: {"port": 1, "release": "trixie", "firmware": "uefi",
+                                                         "bootloader": "grub"})
     monkeypatch.setattr(guest, "ssh_banner", lambda port, timeout: pytest.fail("a guest of another kind was probed for reuse"))
 
     def stop_guest(name):
@@ -80,13 +91,15 @@ def test_a_running_guest_of_another_kind_is_replaced_not_reused(guest, monkeypat
 
     monkeypatch.setattr(guest.subprocess, "run", qemu_img)
     with pytest.raises(Started) as started:
-        guest.start(argparse.Namespace(name="shared", reuse=True, release="trixie", firmware="uefi", port=0))
+        guest.start(argparse.Namespace(name="shared", reuse=True, release="trixie", firmware="uefi",
+                                       bootloader="systemd-boot", port=0))
     assert stopped == ["shared"]
     assert started.value.args[0][:2] == ["qemu-img", "create"]
-    assert guest.base_image("trixie", "uefi") in started.value.args[0]
+    assert guest.base_image("trixie", "uefi", "systemd-boot") in started.value.args[0]
 
 
 def test_a_missing_image_names_the_build_that_makes_it(guest):
     with pytest.raises(SystemExit) as refused:
-        guest.start(argparse.Namespace(name="x", reuse=False, release="trixie", firmware="secureboot", port=0))
+        guest.start(argparse.Namespace(name="x", reuse=False, release="trixie", firmware="secureboot",
+                                       bootloader="grub", port=0))
     assert "build-image.sh trixie efi" in str(refused.value)

@@ -95,11 +95,11 @@ def test_create_starts_each_platform_and_writes_the_instance_config(tmp_path, co
     starts = [call["argv"] for call in calls if call["argv"][0] == "start"]
     assert starts == [
         ["start", "small", "--memory", "1024", "--cpus", "1", "--port", "2222", "--timeout", "300",
-         "--release", "bookworm", "--firmware", "bios", "--accel", "kvm", "--reuse"],
+         "--release", "bookworm", "--firmware", "bios", "--bootloader", "grub", "--accel", "kvm", "--reuse"],
         ["start", "plain", "--memory", "2048", "--cpus", "2", "--port", "0", "--timeout", "300",
-         "--release", "bookworm", "--firmware", "bios", "--reuse"],
+         "--release", "bookworm", "--firmware", "bios", "--bootloader", "grub", "--reuse"],
     ]
-    assert [call["argv"] for call in calls if call["argv"][0] == "build"] == [["build", "bookworm", "bios"]]
+    assert [call["argv"] for call in calls if call["argv"][0] == "build"] == [["build", "bookworm", "bios"]] * 2
     assert [call["argv"] for call in calls if call["argv"][0] == "wait-login"] == [
         ["wait-login", "small", "--timeout", "300"], ["wait-login", "plain", "--timeout", "300"]]
     assert {call["cache"] for call in calls} == {str(tmp_path / "cache")}
@@ -113,24 +113,29 @@ def test_create_starts_each_platform_and_writes_the_instance_config(tmp_path, co
 def test_each_host_kind_gets_its_image_once_and_its_firmware(tmp_path, collections):
     platforms = [{"name": "efi", "release": "trixie", "firmware": "uefi"},
                  {"name": "sb", "release": "trixie", "firmware": "secureboot"},
+                 {"name": "sd", "release": "trixie", "firmware": "uefi", "bootloader": "systemd-boot"},
                  {"name": "old"}]
     done, calls, _written = run(tmp_path, collections, "molecule_qemu_create", platforms)
     assert done.returncode == 0, done.stdout
-    # uefi and secureboot boot the same EFI image; bios has its own.
+    # uefi and secureboot boot the same EFI image (shim and GRUB); systemd-boot and bios have their own.
     assert [call["argv"] for call in calls if call["argv"][0] == "build"] == [
-        ["build", "trixie", "efi"], ["build", "bookworm", "bios"]]
-    kinds = [call["argv"][call["argv"].index("--release"):call["argv"].index("--firmware") + 2]
+        ["build", "trixie", "efi"], ["build", "trixie", "efi"], ["build", "trixie", "sdboot"], ["build", "bookworm", "bios"]]
+    kinds = [call["argv"][call["argv"].index("--release"):call["argv"].index("--bootloader") + 2]
              for call in calls if call["argv"][0] == "start"]
-    assert kinds == [["--release", "trixie", "--firmware", "uefi"], ["--release", "trixie", "--firmware", "secureboot"],
-                     ["--release", "bookworm", "--firmware", "bios"]]
+    assert kinds == [["--release", "trixie", "--firmware", "uefi", "--bootloader", "grub"],
+                     ["--release", "trixie", "--firmware", "secureboot", "--bootloader", "grub"],
+                     ["--release", "trixie", "--firmware", "uefi", "--bootloader", "systemd-boot"],
+                     ["--release", "bookworm", "--firmware", "bios", "--bootloader", "grub"]]
 
 
 @pytest.mark.parametrize("platform", [{"name": "x", "firmware": "coreboot"}, {"name": "x", "release": "sid"},
-                                      {"name": "x", "firmware": ["uefi"]}])
+                                      {"name": "x", "firmware": ["uefi"]}, {"name": "x", "bootloader": "lilo"},
+                                      {"name": "x", "bootloader": "systemd-boot"}])
 def test_an_unknown_release_or_firmware_is_refused_before_any_build(tmp_path, collections, platform):
     done, calls, _written = run(tmp_path, collections, "molecule_qemu_create", [platform])
     assert done.returncode != 0
-    assert "release bookworm or trixie, and firmware bios, uefi or" in done.stdout
+    assert "release bookworm or trixie, firmware bios, uefi or secureboot, and bootloader grub or systemd-boot" in \
+        " ".join(done.stdout.split())
     assert calls == []
 
 
