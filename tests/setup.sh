@@ -10,7 +10,7 @@ KEXEC_VENV=$KEXEC_CACHE/venv
 export KEXEC_CACHE KEXEC_VENV
 _kexec_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-kexec_apt_packages=(qemu-system-x86 qemu-utils ovmf mmdebstrap fdisk e2fsprogs dosfstools mtools sbsigntool util-linux openssh-client
+kexec_apt_packages=(qemu-system-x86 qemu-utils ovmf mmdebstrap fdisk e2fsprogs dosfstools mtools sbsigntool openssl util-linux openssh-client
                     ca-certificates git rsync shellcheck)
 _missing=()
 for _pkg in "${kexec_apt_packages[@]}"; do

@@ -2,8 +2,8 @@
 
 A kexec reboot by method legacy (marker on the command line, a new boot),
 then two crashes: the capture kernel loaded by method legacy and by method
-file each saved the crashed kernel's log (makedumpfile --dump-dmesg) and a
-makedumpfile dump under /var/crash/<method>/.
+file each ran with an ELF core header (the log and the dump each saved are
+checked by the converge's crash tasks, resources/tasks/crash.yml).
 """
 
 import json
@@ -28,23 +28,8 @@ def test_legacy_reboot_was_a_new_boot(host):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_capture_kernel_saved_the_crashed_kernels_log(host, method):
-    log = read(host, "/var/crash/%s/dmesg.txt" % method)
-    assert "sysrq: Trigger a crash" in log
-    assert "Kernel panic - not syncing: sysrq triggered crash" in log
-
-
-@pytest.mark.parametrize("method", METHODS)
 def test_capture_kernel_ran_with_an_elf_core_header(host, method):
     cmdline = read(host, "/var/crash/%s/capture-cmdline" % method).split()
     assert any(arg.startswith("elfcorehdr=") for arg in cmdline)
     assert "systemd.unit=kexec-capture.service" in cmdline
     assert not any(arg.startswith("crashkernel=") for arg in cmdline)
-
-
-@pytest.mark.parametrize("method", METHODS)
-def test_dump_is_a_makedumpfile_kdump_file(host, method):
-    dump = host.file("/var/crash/%s/vmcore" % method)
-    assert dump.exists and dump.size > 1 << 20
-    # makedumpfile -l writes the kdump-compressed format: its header starts with "KDUMP" and 3 spaces.
-    assert host.check_output("head -c 8 /var/crash/%s/vmcore" % method) == "KDUMP   "
