@@ -24,7 +24,7 @@ description:
   - O(method=auto) loads by V(legacy) (C(kexec_load) with the collection's own entry stub) where that loses
     nothing, on x86_64 hosts booted by BIOS without lockdown and with C(kexec_load) allowed, because the new
     kernel then starts without purgatory's sha256 pass over every segment; elsewhere, and when the host
-    refuses C(kexec_load), by C(kexec_file_load). On EFI hosts V(file) stays the choice: the legacy load
+    refuses C(kexec_load), by C(kexec_file_load). On EFI hosts V(file) stays the choice, as the legacy load
     hands EFI runtime services on only where the running kernel's runtime map allows it.
     RV(method_reason) says which loaded and why.
   - The reboot is clean, C(systemctl kexec) where systemd runs; elsewhere sync, then the C(reboot) syscall.
