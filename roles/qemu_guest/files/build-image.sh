@@ -199,7 +199,7 @@ if [[ $boot == efi ]]; then
     # from its prefix /EFI/debian, pointing it at /boot/grub on the root file system.
     esp=$work/esp
     mkdir -p "$esp/EFI/debian" "$esp/EFI/BOOT"
-    printf '%s\n' "search.fs_uuid $uuid root" "set prefix=(\$root)'/boot/grub'" 'configfile $prefix/grub.cfg' \
+    printf '%s\n' "search.fs_uuid $uuid root" "set prefix=(\$root)'/boot/grub'" "configfile \$prefix/grub.cfg" \
         > "$esp/EFI/debian/grub.cfg"
     for dir in debian BOOT; do
         cp "$mnt/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed" "$esp/EFI/$dir/grubx64.efi"
