@@ -22,10 +22,11 @@ segment plan is made before check mode stops, so check and diff mode show it.
 
 The record names the files by sha256 (digests.py, cached per file version).
 Method legacy hashes nothing on its own on a cache miss: its plan reads each
-file once, the segments hold those bytes, and the digest is theirs. Before the
-kernel is hashed or read whole, its header is checked on the descriptor it is
-read from (image.py: not a kernel, truncated, larger than its header allows),
-so a disk image named by mistake is refused at once.
+file once, the segments hold those bytes, and the digest is theirs. Before any
+file is hashed or read whole, the cheap checks run on the descriptor it is read
+from: the kernel's header (image.py: not a kernel, truncated, larger than its
+header allows) and the initrd's size against the RAM that must hold it
+(ramdisk.py), so a disk image named by mistake is refused at once.
 
 The _kexec package: image.py and bzimage.py check the kernel file, methods.py
 says which load methods exist where, this file plans and loads, syscalls.py
@@ -45,6 +46,7 @@ from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecE
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
 from ansible_collections.kernel.kexec.plugins.module_utils._io import open_regular
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import image as kernel_image, syscalls
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import ramdisk
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.segments import describe as describe_segments
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import plan as x86_64_plan
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.methods import METHODS
@@ -155,10 +157,11 @@ class Kexec:
         """(the kernel's KernelImage, {name: sha256}) of ``paths`` ({"kernel": path, "initrd": path}; a None or
         missing one is left out), each file through one descriptor.
 
-        The kernel's header is checked before any file is hashed, on the descriptor it is
-        then hashed from (image.examine, a bounded read: not a kernel, truncated, larger
-        than its header allows). With ``compute`` false a digest the cache lacks is None
-        (the legacy plan's read gives it).
+        Every file's cheap checks run before any file is hashed, on the descriptor it is
+        then hashed from: the kernel's header (image.examine, a bounded read: not a
+        kernel, truncated, larger than its header allows) and the initrd's size against
+        what the host can hold (ramdisk.check, fstat only). With ``compute`` false a
+        digest the cache lacks is None (the legacy plan's read gives it).
         """
         image, handles = None, {}
         with contextlib.ExitStack() as stack:
@@ -170,6 +173,8 @@ class Kexec:
                 handles[name] = handle = stack.enter_context(open_regular(path, name, hint))
                 if name == "kernel":
                     image = kernel_image.examine(path, handle, self.arch.name)
+                else:
+                    ramdisk.check(self.root, path, handle, crash)
             return image, dict((name, self.digests.of_open(paths[name], handle, compute))
                                for name, handle in handles.items())
 

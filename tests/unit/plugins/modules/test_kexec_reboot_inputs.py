@@ -147,7 +147,8 @@ def test_host_refusal_falls_back_to_full(run, host, kernel, started, err):  # no
 @pytest.mark.parametrize("module", [kexec_reboot, kexec_load], ids=["kexec_reboot", "kexec_load"])
 @pytest.mark.parametrize("field, words", [
     ("kernel", "is not a kernel image: its first 624 bytes are all zero"),
-], ids=["kernel"])
+    ("initrd", "more than this host can load"),
+], ids=["kernel", "initrd"])
 def test_a_huge_disk_image_fails_the_task_at_once(run, host, kernel, started, monkeypatch,  # noqa: F811
                                                   module, field, words, check_mode):
     """An 8 GiB sparse file as the kernel or the initrd: one clear failure from its header or size, never a

@@ -1,9 +1,9 @@
-"""Cheap checks before expensive reads: a huge file named as the kernel is refused at once.
+"""Cheap checks before expensive reads: a huge file named as the kernel or the initrd is refused at once.
 
 A disk image or a sparse file of 8 GiB given as the kernel is refused by its header (a bounded read
-of the descriptor it would be hashed from), before any file is read whole or hashed: by every method
-(auto, file, legacy), for default and crash loads, a named kernel or the default boot entry's, in
-check mode too. Nothing is loaded, the record
+of the descriptor it would be hashed from), and an initrd larger than the host can hold by its size,
+before any file is read whole or hashed: by every method (auto, file, legacy), for default and crash
+loads, a named kernel or the default boot entry's, in check mode too. Nothing is loaded, the record
 and the digest cache stay as they were, and the error is one KexecError (never KexecUnavailable, so
 kexec_reboot's fallback: full does not turn it into a firmware reboot).
 """
@@ -92,10 +92,31 @@ def test_a_huge_kernel_is_refused_by_its_header_before_any_hash(kexec, legacy_ho
     assert counts and all(count <= HEADER_READS for count in counts), counts
 
 
+@pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check"])
+@pytest.mark.parametrize("kind, message", [
+    ("default", "the kernel refuses a kexec segment larger than half of its RAM (MemTotal 1966.4 MiB"),
+    ("crash", "the largest 'Crash kernel' range of /proc/iomem is 256.0 MiB"),
+])
+@pytest.mark.parametrize("method", ["auto", "file", "legacy"])
+@pytest.mark.parametrize("named", [True, False], ids=["named", "default-entry"])
+def test_an_initrd_the_host_cannot_hold_is_refused_before_it_is_read(kexec, legacy_host, fake_syscall, monkeypatch,
+                                                                     named, method, kind, message, check_mode):
+    """An 8 GiB initrd on a 2 GiB host: no byte of it is read, and neither file is hashed."""
+    sparse_disk(legacy_host.initrd())
+    no_hashing(monkeypatch)
+    reads = ReadCounter(monkeypatch)
+    error = refused(kexec, legacy_host, fake_syscall, load(legacy_host, named, method=method, kind=kind), check_mode,
+                    message)
+    assert error.msg.startswith("initrd %s is 8192.0 MiB (%d bytes), more than this host can load: "
+                                % (legacy_host.initrd(), HUGE))
+    assert set(reads.of(os.stat(legacy_host.initrd()))) == {0}
+
+
 @pytest.mark.parametrize("method", ["auto", "legacy"])
 def test_the_kernel_size_bound_is_its_header_s_to_the_byte(kexec, legacy_host, kernel, monkeypatch, method):
-    """One byte past setup + init_size is refused unread; at the bound the load goes on."""
+    """One byte past setup + init_size is refused unread; at the bound, with a 64 MiB initrd, the load goes on."""
     grow(legacy_fakes.bzimage(legacy_host.kernel()), 28 * 512 + 0x2600000 + 1)
+    grow(legacy_host.initrd(), 64 << 20)
     with pytest.raises(KexecError, match="more than its x86 setup header allows"):
         kexec.ensure_loaded(load(legacy_host, True, method=method))
     grow(legacy_host.kernel(), 28 * 512 + 0x2600000)

@@ -104,12 +104,16 @@ def test_a_method_the_user_names_is_used_as_named(kexec, legacy_host, kernel, me
 @pytest.mark.parametrize("make, message", [
     (cheap.sparse_disk, "is not a kernel image: its first 624 bytes are all zero"),
     (cheap.bzimage_on_8_gib, "more than its x86 setup header allows"),
-], ids=["no-header", "bzimage-header"])
+    ("initrd", "more than this host can load: the kernel refuses a kexec segment larger than half of its RAM"),
+], ids=["no-header", "bzimage-header", "initrd"])
 def test_prepare_refuses_a_huge_input_before_any_hash(kexec, legacy_host, kernel, monkeypatch, make, message,
                                                       requested, fallback, check_mode):
     """kexec_reboot's on-target planning (legacy first on this BIOS host, then auto): an 8 GiB disk image as the
-    kernel is refused from its header; no hash, no load, never a firmware reboot instead."""
-    make(legacy_host.kernel())
+    kernel or the initrd is refused from its header or size; no hash, no load, never a firmware reboot instead."""
+    if make == "initrd":
+        cheap.sparse_disk(legacy_host.initrd())
+    else:
+        make(legacy_host.kernel())
     cheap.no_hashing(monkeypatch)
     reads = ReadCounter(monkeypatch)
     request = LoadRequest(kernel=legacy_host.kernel(), initrd=legacy_host.initrd()) if requested else LoadRequest()
