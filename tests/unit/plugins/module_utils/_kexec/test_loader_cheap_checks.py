@@ -75,6 +75,14 @@ def refused(kexec, legacy_host, fake_syscall, request, check_mode, message):
     return info.value
 
 
+def refused_unhashed(kexec, legacy_host, fake_syscall, monkeypatch, path, request, check_mode, message):
+    """refused(), with nothing hashed; (the error, the bytes each opening of ``path`` read)."""
+    no_hashing(monkeypatch)
+    reads = ReadCounter(monkeypatch)
+    error = refused(kexec, legacy_host, fake_syscall, request, check_mode, message)
+    return error, reads.of(os.stat(path))
+
+
 @pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check"])
 @pytest.mark.parametrize("kind", ["default", "crash"])
 @pytest.mark.parametrize("method", ["auto", "file", "legacy"])
@@ -83,12 +91,9 @@ def refused(kexec, legacy_host, fake_syscall, request, check_mode, message):
 def test_a_huge_kernel_is_refused_by_its_header_before_any_hash(kexec, legacy_host, fake_syscall, monkeypatch, make,
                                                                 message, named, method, kind, check_mode):
     make(legacy_host.kernel())
-    no_hashing(monkeypatch)
-    reads = ReadCounter(monkeypatch)
-    error = refused(kexec, legacy_host, fake_syscall, load(legacy_host, named, method=method, kind=kind), check_mode,
-                    message)
+    error, counts = refused_unhashed(kexec, legacy_host, fake_syscall, monkeypatch, legacy_host.kernel(),
+                                     load(legacy_host, named, method=method, kind=kind), check_mode, message)
     assert legacy_host.kernel() in error.msg
-    counts = reads.of(os.stat(legacy_host.kernel()))
     assert counts and all(count <= HEADER_READS for count in counts), counts
 
 
@@ -103,13 +108,11 @@ def test_an_initrd_the_host_cannot_hold_is_refused_before_it_is_read(kexec, lega
                                                                      named, method, kind, message, check_mode):
     """An 8 GiB initrd on a 2 GiB host: no byte of it is read, and neither file is hashed."""
     sparse_disk(legacy_host.initrd())
-    no_hashing(monkeypatch)
-    reads = ReadCounter(monkeypatch)
-    error = refused(kexec, legacy_host, fake_syscall, load(legacy_host, named, method=method, kind=kind), check_mode,
-                    message)
+    error, counts = refused_unhashed(kexec, legacy_host, fake_syscall, monkeypatch, legacy_host.initrd(),
+                                     load(legacy_host, named, method=method, kind=kind), check_mode, message)
     assert error.msg.startswith("initrd %s is 8192.0 MiB (%d bytes), more than this host can load: "
                                 % (legacy_host.initrd(), HUGE))
-    assert set(reads.of(os.stat(legacy_host.initrd()))) == {0}
+    assert set(counts) == {0}
 
 
 @pytest.mark.parametrize("method", ["auto", "legacy"])
