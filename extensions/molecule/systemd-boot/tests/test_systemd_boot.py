@@ -16,7 +16,7 @@ def test_the_boot_of_the_entry_reserved_crash_memory(host):
 def test_entry_and_kernel_cmdline_hold_the_reservation(host):
     release = host.check_output("uname -r")
     entry = read(host, "/boot/efi/loader/entries/debian-%s.conf" % release)
-    options = next(line for line in entry.splitlines() if line.split()[0] == "options")
+    options = next(line for line in entry.splitlines() if line.split()[:1] == ["options"])
     assert "crashkernel=256M" in options.split()
     assert "crashkernel=256M" in read(host, "/etc/kernel/cmdline").split()
 
