@@ -15,12 +15,18 @@ options:
       - When omitted, the kernel the bootloader boots by default is loaded, with its initrd and its
         arguments (GRUB's C(grub.cfg) default entry, or the default BLS entry). Where no boot entry
         is found, C(/boot/vmlinuz-RELEASE) of the running release is used. The result's C(source) says which.
+      - Checked from its first bytes before it is read whole or hashed, in check mode too. Refused at once when it is
+        no kernel (a disk image, a sparse or blank file, a file in no kernel format; on x86_64 anything but a
+        bzImage), is a truncated bzImage, or is larger than its header allows by the kernel's own rule (a bzImage
+        longer than its setup sectors and C(init_size), an arm64 or RISC-V Image longer than its C(image_size)).
     type: path
   initrd:
     description:
       - Path of the initrd (initramfs) to load with the kernel.
       - When O(kernel) is omitted, defaults to the boot entry's initrd.
       - When a kernel is named and no initrd is given, the kernel is loaded without one.
+      - Refused before it is read when the host cannot hold it - larger than half of C(MemTotal), as the kernel refuses
+        a kexec segment larger than half of its RAM, or for a crash load larger than the largest C(Crash kernel) range.
     type: path
   cmdline:
     description:

@@ -96,9 +96,17 @@ class FileRead:
         return self
 
 
-def read_whole(path, what):
-    """All of the regular file ``path`` as one part of a :class:`FileRead`, through one descriptor."""
+def read_whole(path, what, check=None):
+    """All of the regular file ``path`` as one part of a :class:`FileRead`, through one descriptor.
+
+    ``check(handle)``, when given, runs on that descriptor before the read: a cheap
+    check (its size, its first bytes) that may raise KexecError, so a file that
+    must be refused is never read whole. The read then starts from the beginning.
+    """
     with open_regular(path, what) as handle:
+        if check is not None:
+            check(handle)
+            handle.seek(0)
         read = FileRead(path, handle)
         read.read()
         return read.done()

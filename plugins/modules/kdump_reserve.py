@@ -12,10 +12,11 @@ version_added: 0.1.0
 description:
   - Sets, changes or removes C(crashkernel=) in the bootloader's configuration, so that the next boot
     reserves memory for a kdump capture kernel, and reports whether the running kernel already has it.
-  - Edits are atomic (temporary file and rename), keep a backup (C(FILE.STAMP.kexec-bak)), touch no other
-    kernel argument, and are validated before use; for GRUB the new C(grub.cfg) is generated to a side
-    file, checked with C(grub-script-check) and only then renamed into place. When generating fails,
-    every file is restored; a file that cannot be restored is named in the error, with its backup.
+  - Edits are atomic (temporary file and rename), touch no other kernel argument, and are validated before
+    use; for GRUB the new C(grub.cfg) is generated to a side file, checked with C(grub-script-check) and only
+    then renamed into place. Each file is copied aside first (C(FILE.STAMP.kexec-bak)); when generating
+    fails, every file is restored from its copy, and a file that cannot be restored is named in the error,
+    with its copy. Whether the copies stay afterwards is O(backup).
   - A file keeps what it was - a symlink stays a symlink (its target is edited), owner, group, mode and
     SELinux context are kept. A file with more than one hard link is refused (replacing it would leave
     the other names with the old text, and writing it in place is not atomic); nothing is written then.
@@ -83,6 +84,19 @@ options:
     type: bool
     default: false
     version_added: 0.1.0
+  backup:
+    description:
+      - Keep a backup of each file the edit may change (C(FILE.STAMP.kexec-bak) beside it; C(grub.cfg) included,
+        and with grubby every file it may write), as O(ansible.builtin.lineinfile#module:backup) does; the result's
+        RV(backup_files) names them.
+      - Of the collection's own backups of one file (named C(FILE.STAMP.kexec-bak) or C(FILE.STAMP-N.kexec-bak))
+        at most five stay, this edit's and the four newest before it; older ones are deleted. No other file is
+        ever deleted.
+      - With V(false) the edit still copies each file aside first, and a failed edit is still restored from
+        those copies; they are removed once the edit succeeded (or once the files are back), so nothing is left.
+    type: bool
+    default: false
+    version_added: 0.1.0
 attributes:
   check_mode:
     support: full
@@ -120,9 +134,10 @@ EXAMPLES = r"""
     bootloader: grubby
   become: true
 
-- name: Remove the reservation
+- name: Remove the reservation, keeping a backup of each file changed
   kernel.kexec.kdump_reserve:
     state: absent
+    backup: true
   become: true
 """
 
@@ -169,8 +184,16 @@ changed_files:
   returned: always
   type: list
   elements: str
+backup_files:
+  description:
+    - The backup kept of each file the edit changed, by the file's path (O(backup=true)); empty when nothing was
+      kept (O(backup=false), nothing changed, check mode).
+  returned: always
+  type: dict
+  sample: {"/etc/default/grub": "/etc/default/grub.20250114T101502.kexec-bak",
+           "/boot/grub/grub.cfg": "/boot/grub/grub.cfg.20250114T101502.kexec-bak"}
 backups:
-  description: Backup copies made of the changed files.
+  description: The backups RV(backup_files) names (its values), sorted.
   returned: always
   type: list
   elements: str
@@ -200,6 +223,7 @@ def main():
             kernel=dict(type="str"),
             shrink_to=dict(type="str"),
             force=dict(type="bool", default=False),
+            backup=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -209,7 +233,7 @@ def main():
         result = ensure_reservation(
             size=params["size"], state=params["state"], bootloader_name=params["bootloader"],
             kernel=params["kernel"], shrink_to=params["shrink_to"], check_mode=module.check_mode,
-            runner=tool_runner(module), force=params["force"],
+            runner=tool_runner(module), force=params["force"], backup=params["backup"],
         )
         for warning in result.pop("warnings", []):
             module.warn(warning)

@@ -18,7 +18,6 @@ import glob
 import os
 import re
 import shutil
-import time
 
 from ansible_collections.kernel.kexec.plugins.module_utils import _cmdline as cmdline_args
 from ansible_collections.kernel.kexec.plugins.module_utils._boot.base import (
@@ -279,12 +278,12 @@ class Grubby(BlsEntries):
         argv.append("--no-etc-grub-update")
         return argv
 
-    def apply(self, changes, edit, regenerate=True):
+    def apply(self, changes, edit, regenerate=True, backup=True):
         """/etc/kernel/cmdline is written like every file; the rest is grubby's to write.
 
         Every file grubby may write is backed up first; afterwards each must hold what the plan
         says (files outside the plan: what they held), then zipl runs on s390x. If anything
-        fails, every file is restored.
+        fails, every file is restored. ``backup`` and the result: as Bootloader.apply.
         """
         for change in changes:
             refuse_hard_links(change.path)
@@ -294,21 +293,17 @@ class Grubby(BlsEntries):
         watched = self.tool_files()
         expected = dict((path, read_text(path)) for path in watched)
         expected.update((c.path, c.after) for c in changes)
-        stamp = time.strftime("%Y%m%dT%H%M%S")
-        backups = {}
-        try:
-            self._back_up(watched, backups, stamp)
-            self._write_with_backups(ours, backups, stamp)
+
+        def steps(backups):
+            backups.copy(watched)
+            self._write_with_backups(ours, backups)
             if for_grubby:
                 for target in self._targets():
                     self.run(self.grubby_argv(target, edit), "grubby")
                 self._check(expected)
                 if regenerate:
                     self.regenerate(edit)
-        except BaseException as exc:
-            self._restore_or_explain(backups, exc)
-            raise
-        return backups
+        return self._edit(steps, backup)
 
     def _check(self, expected):
         env_after = self.grubenv()

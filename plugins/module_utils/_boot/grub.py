@@ -21,11 +21,10 @@ import glob
 import os
 import re
 import shutil
-import time
 
 from ansible_collections.kernel.kexec.plugins.module_utils import _cmdline as cmdline_args
 from ansible_collections.kernel.kexec.plugins.module_utils._boot.base import (
-    Bootloader, FileChange, backup_path, install, read_text, real_path,
+    Bootloader, FileChange, install, read_text, real_path,
 )
 from ansible_collections.kernel.kexec.plugins.module_utils._boot.entry import GRUB_CONFIGS, parse_grub_cfg
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
@@ -182,7 +181,7 @@ class GrubDefaults(Bootloader):
             self.run([self._tool("grub-mkconfig", "grub2-mkconfig"), "-o", new], "generating the GRUB configuration")
             self.run([self._tool("grub-script-check", "grub2-script-check"), new], "checking the new grub.cfg")
             if os.path.exists(cfg):
-                shutil.copy2(cfg, backup_path(cfg, time.strftime("%Y%m%dT%H%M%S")))
+                self.back_up_aside(cfg)
             install(new, cfg)  # a first grub.cfg keeps the mode grub-mkconfig gave it
         finally:
             if os.path.exists(new):

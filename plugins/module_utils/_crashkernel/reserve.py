@@ -54,7 +54,7 @@ def wanted_value(size, arch, system_ram):
 
 
 def ensure_reservation(size="auto", state="present", bootloader_name="auto", kernel=None, shrink_to=None,
-                       check_mode=False, root="/", runner=None, machine=None, force=False):
+                       check_mode=False, root="/", runner=None, machine=None, force=False, backup=False):
     check_strings(size=size, kernel=kernel, shrink_to=shrink_to)
     machine = host_machine(machine)
     kstate = KernelState(root)
@@ -75,7 +75,9 @@ def ensure_reservation(size="auto", state="present", bootloader_name="auto", ker
     regenerate = bool(changes) or backend.needs_regenerate(edit)
     backups = {}
     if regenerate and not check_mode:
-        backups = backend.apply(changes, edit)
+        backups = backend.apply(changes, edit, backup=backup)
+        warnings += backend.backup_warnings
+    backup_files = dict((path, copy) for path, copy in backups.items() if copy)
     configured = current_value(edit(backend.configured_args()) if check_mode else backend.configured_args())
     active = current_value(kstate.cmdline)
     expected = expected_bytes(configured, system_ram, machine)
@@ -89,7 +91,8 @@ def ensure_reservation(size="auto", state="present", bootloader_name="auto", ker
         "system_ram": system_ram,
         "reboot_required": configured != active,
         "changed_files": [change.path for change in changes],
-        "backups": sorted(path for path in backups.values() if path),
+        "backup_files": backup_files,
+        "backups": sorted(backup_files.values()),
         "diff": [change.diff(root) for change in changes],
     }
     if explanation:

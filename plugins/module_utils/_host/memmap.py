@@ -109,20 +109,38 @@ def e820_type(region):
     return E820_TYPES.get(region.name, E820_RESERVED)
 
 
+def _mem_total_kib(text):
+    """The ``MemTotal`` line of /proc/meminfo's ``text``, in KiB; None without one."""
+    for line in text.splitlines():
+        key, _sep, value = line.partition(":")
+        if key == "MemTotal" and value.split() and value.split()[0].isdigit():
+            return int(value.split()[0])
+    return None
+
+
+def mem_total(root="/"):
+    """``MemTotal`` of /proc/meminfo in bytes (the kernel's totalram_pages() times the page size);
+    None where /proc/meminfo is missing, unreadable or has no MemTotal line."""
+    try:
+        kib = _mem_total_kib(_read_text(os.path.join(root, "proc/meminfo")))
+    except (OSError, KexecError):
+        return None
+    return None if kib is None else kib * 1024
+
+
 def total_ram_pages(root="/", page_size=4096):
     """``MemTotal`` of /proc/meminfo in pages: the kernel's totalram_pages()."""
     try:
         text = _read_text(os.path.join(root, "proc/meminfo"))
     except FileNotFoundError:
         raise KexecError("/proc/meminfo is missing: cannot tell how much RAM the host has")
-    for line in text.splitlines():
-        key, _sep, value = line.partition(":")
-        if key == "MemTotal":
-            return int(value.split()[0]) * 1024 // page_size
-    raise KexecError("/proc/meminfo has no MemTotal line")
+    kib = _mem_total_kib(text)
+    if kib is None:
+        raise KexecError("/proc/meminfo has no MemTotal line")
+    return kib * 1024 // page_size
 
 
 __all__ = (
     "E820_ACPI", "E820_NVS", "E820_RAM", "E820_RESERVED", "E820_TYPES", "SYSTEM_RAM",
-    "e820_type", "firmware_memmap", "system_ram", "top_level_iomem", "total_ram_pages",
+    "e820_type", "firmware_memmap", "mem_total", "system_ram", "top_level_iomem", "total_ram_pages",
 )

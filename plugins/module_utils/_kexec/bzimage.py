@@ -15,6 +15,8 @@ with "MZ", 0x3c points at the "PE\\0\\0" header, and its section table (which
 the build keeps below 0x1f1) says where each section's bytes lie in the file.
 Both headers say how long the file must be; :func:`check_complete` refuses a
 file shorter than either (a signed kernel is longer: its signature follows).
+:func:`check_plausible` refuses a file longer than kexec_file_load would take
+it: the setup sectors plus PAGE_ALIGN(init_size) (bzImage64_load).
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ XLF_KERNEL_64 = 0x01
 XLF_CAN_BE_LOADED_ABOVE_4G = 0x02
 XLF_EFI_KEXEC = 0x10  # the kernel takes EFI runtime from a kexec loader (efi_info, SETUP_EFI)
 MIN_LEGACY_PROTOCOL = 0x020c  # 64-bit entry, xloadflags (boot.rst, protocol 2.12)
+INIT_SIZE_PROTOCOL = 0x020a   # init_size is in the header from protocol 2.10 on
+PAGE_SIZE = 4096
 ENTRY_64_OFFSET = 0x200       # the 64-bit entry: load address + 0x200
 
 # PE/COFF (the EFI stub's header): its offset at 0x3c; after "PE\0\0" the COFF header
@@ -129,6 +133,7 @@ def complete_header(path, handle, raw):
         return None
     header = SetupHeader(path, raw, os.fstat(handle.fileno()).st_size)
     check_complete(header)
+    check_plausible(header)
     return header
 
 
@@ -206,6 +211,28 @@ def check_complete(header):
         _refuse_shorter(header, pe_end[0], "its PE header (section %s ends there)" % pe_end[1])
 
 
+def check_plausible(header):
+    """Refuse a file larger than the kernel its header describes, before anything reads it whole.
+
+    arch/x86/kernel/kexec-bzimage64.c bzImage64_load() makes the file after the
+    setup sectors one segment (bufsz), in PAGE_ALIGN(init_size) bytes of memory
+    (memsz), and sanity_check_segment_list() (kernel/kexec_core.c) refuses a
+    segment whose bufsz exceeds its memsz: kexec_file_load refuses such a file
+    with EINVAL, a signed kernel included (its signature is part of the file).
+    init_size is a few times the compressed kernel, so a real kernel is far
+    below the bound; a disk image or a kernel with gigabytes appended is not.
+    Headers before protocol 2.10, or with init_size 0, give no bound.
+    """
+    if header.version < INIT_SIZE_PROTOCOL or not header.init_size:
+        return
+    limit = header.setup_size + -(-header.init_size // PAGE_SIZE) * PAGE_SIZE
+    if header.file_size > limit:
+        raise KexecError("kernel %s is %d bytes, more than its x86 setup header allows: %d bytes of setup and at most "
+                         "init_size %d (page-aligned) of kernel, %d bytes, as kexec_file_load takes it; refused before "
+                         "reading or hashing it (a disk image, or a kernel with something appended?)"
+                         % (header.path, header.file_size, header.setup_size, header.init_size, limit))
+
+
 def _refuse_shorter(header, want, source):
     if header.file_size < want:
         raise KexecError("kernel %s is truncated: %s promises %d bytes, the file has %d; refused before loading "
@@ -234,5 +261,5 @@ def check_legacy_loadable(header):
 
 __all__ = (
     "ENTRY_64_OFFSET", "FIELDS", "HEADER_READ", "MIN_LEGACY_PROTOCOL", "SetupHeader", "check_complete",
-    "check_legacy_loadable", "complete_header", "has_setup_header", "pe_data_end", "read_header", "read_image",
+    "check_legacy_loadable", "check_plausible", "complete_header", "has_setup_header", "pe_data_end", "read_header", "read_image",
 )

@@ -111,21 +111,27 @@ class DigestCache:
         return entry["sha256"]
 
     def sha256(self, path, what, compute=True):
-        """The sha256 of the regular file ``path`` (``what`` names it in errors).
+        """The sha256 of the regular file ``path`` (``what`` names it in errors): :meth:`of_open` on it."""
+        with open_regular(path, what) as handle:
+            return self.of_open(path, handle, compute)
+
+    def of_open(self, path, handle, compute=True):
+        """The sha256 of the open regular file ``handle`` (``path`` files it), from its start.
 
         From the cache while the file's identity holds. On a miss the file is
-        hashed through the same descriptor; with ``compute`` false the result
-        is None instead, for a caller that reads the file anyway and hands its
-        bytes to :meth:`of_read`.
+        hashed through this descriptor, so a caller that checked the file's header
+        on it first hashes the very file it checked; with ``compute`` false the
+        result is None instead, for a caller that reads the file anyway and hands
+        its bytes to :meth:`of_read`.
         """
-        with open_regular(path, what) as handle:
-            current = identity(os.fstat(handle.fileno()))
-            value = self.cached(path, current)
-            if value is None and compute:
-                value = sha256_of(handle)
-                self.computed.append(path)
-                if identity(os.fstat(handle.fileno())) == current:  # not written to while it was hashed
-                    self._store(path, current, value)
+        current = identity(os.fstat(handle.fileno()))
+        value = self.cached(path, current)
+        if value is None and compute:
+            handle.seek(0)
+            value = sha256_of(handle)
+            self.computed.append(path)
+            if identity(os.fstat(handle.fileno())) == current:  # not written to while it was hashed
+                self._store(path, current, value)
         return value
 
     def of_read(self, read):

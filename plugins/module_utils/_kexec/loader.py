@@ -22,7 +22,11 @@ segment plan is made before check mode stops, so check and diff mode show it.
 
 The record names the files by sha256 (digests.py, cached per file version).
 Method legacy hashes nothing on its own on a cache miss: its plan reads each
-file once, the segments hold those bytes, and the digest is theirs.
+file once, the segments hold those bytes, and the digest is theirs. Before any
+file is hashed or read whole, the cheap checks run on the descriptor it is read
+from: the kernel's header (image.py: not a kernel, truncated, larger than its
+header allows) and the initrd's size against the RAM that must hold it
+(ramdisk.py), so a disk image named by mistake is refused at once.
 
 The _kexec package: image.py and bzimage.py check the kernel file, methods.py
 says which load methods exist where, this file plans and loads, syscalls.py
@@ -32,6 +36,7 @@ reboot.py boots it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 
@@ -39,7 +44,9 @@ from ansible_collections.kernel.kexec.plugins.module_utils import _cmdline as cm
 from ansible_collections.kernel.kexec.plugins.module_utils._boot.entry import default_entry
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, KexecUnavailable, SyscallError
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
+from ansible_collections.kernel.kexec.plugins.module_utils._io import open_regular
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import image as kernel_image, syscalls
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import ramdisk
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.segments import describe as describe_segments
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import plan as x86_64_plan
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.methods import METHODS
@@ -129,12 +136,11 @@ class Kexec:
             base = entry_args if entry_args is not None else (self.state.cmdline if request.reuse_cmdline else "")
         drop = list(ALWAYS_DROP) + (list(CRASH_DROP) if request.crash else []) + request.remove
         line = cmdline_args.edit(base, append=request.append, remove=drop)
-        image = kernel_image.inspect(kernel)
         # Method legacy reads both files for its segments: a digest the cache lacks comes from those
         # bytes (plan_legacy), so the files are not read twice. Until then it is None (_unknown_digests).
         compute = request.method != "legacy"
-        kernel_sha256 = self.digests.sha256(kernel, "kernel", compute)
-        initrd_sha256 = self.digests.sha256(initrd, "initrd", compute) if initrd else None
+        image, digests = self._checked_digests({"kernel": kernel, "initrd": initrd}, request.crash, compute)
+        kernel_sha256, initrd_sha256 = digests["kernel"], digests.get("initrd")
         return {
             "type": request.kind,
             "kernel": kernel,
@@ -146,6 +152,31 @@ class Kexec:
             "source": source,
             "_image": image,
         }
+
+    def _checked_digests(self, paths, crash, compute=True):
+        """(the kernel's KernelImage, {name: sha256}) of ``paths`` ({"kernel": path, "initrd": path}; a None or
+        missing one is left out), each file through one descriptor.
+
+        Every file's cheap checks run before any file is hashed, on the descriptor it is
+        then hashed from: the kernel's header (image.examine, a bounded read: not a
+        kernel, truncated, larger than its header allows) and the initrd's size against
+        what the host can hold (ramdisk.check, fstat only). With ``compute`` false a
+        digest the cache lacks is None (the legacy plan's read gives it).
+        """
+        image, handles = None, {}
+        with contextlib.ExitStack() as stack:
+            for name in ("kernel", "initrd"):
+                path = paths.get(name)
+                if not path:
+                    continue
+                hint = kernel_image.MISSING_KERNEL_HINT if name == "kernel" else ""
+                handles[name] = handle = stack.enter_context(open_regular(path, name, hint))
+                if name == "kernel":
+                    image = kernel_image.examine(path, handle, self.arch.name)
+                else:
+                    ramdisk.check(self.root, path, handle, crash)
+            return image, dict((name, self.digests.of_open(paths[name], handle, compute))
+                               for name, handle in handles.items())
 
     # --- checks the kernel would make, made first with a better message -----
 
@@ -269,8 +300,9 @@ class Kexec:
             unknown = _unknown_digests(plan)
             if request.force or not _same_load(before, plan, request.method, unknown=unknown):
                 raise
+            found = self._checked_digests(dict((name, plan[name]) for name in unknown), request.crash)[1]
             for name in unknown:
-                plan[name + "_sha256"] = self.digests.sha256(plan[name], name)
+                plan[name + "_sha256"] = found[name]
             if not _same_load(before, plan, request.method):
                 raise
         return None

@@ -103,3 +103,18 @@ def test_a_file_changed_while_read_or_read_in_part_is_not_whole(tmp_path, change
             read.read()
         read.done()
     assert not read.whole
+
+
+def test_read_whole_runs_its_check_on_the_descriptor_before_reading(tmp_path):
+    path = tmp_path / "initrd.img"
+    path.write_bytes(b"\x1f\x8b" + bytes(100))
+    seen = []
+
+    def refuse_after_a_peek(handle):
+        seen.append((os.fstat(handle.fileno()).st_size, handle.read(2)))
+        raise KexecError("too big")
+    with pytest.raises(KexecError, match="too big"):
+        read_whole(str(path), "initrd", check=refuse_after_a_peek)
+    assert seen == [(102, b"\x1f\x8b")]
+    read = read_whole(str(path), "initrd", check=lambda handle: handle.read(2))  # a check that reads: from the start
+    assert read.parts == [b"\x1f\x8b" + bytes(100)] and read.whole

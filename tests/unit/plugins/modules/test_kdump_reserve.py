@@ -58,7 +58,8 @@ def test_present_sets_it_and_regenerates(host, fake, run_module):
     assert (result["crashkernel"], result["active"], result["bootloader"]) == ("256M", "384M-:128M", "grub")
     assert (result["expected"], result["reserved"], result["reboot_required"]) == (256 * MIB, 144 * MIB, True)
     assert result["changed_files"] == [host.path(DEFAULTS)]
-    assert len(result["backups"]) == 1
+    assert (result["backup_files"], result["backups"]) == ({}, [])  # backup: false, as lineinfile's default
+    assert not [path for path in host.snapshot() if path.endswith(".kexec-bak")]
     assert "diff" not in result  # only with --diff
     assert bf.effective_args(host.root) == "crashkernel=256M quiet"
     assert fake.tools.names() == ["grub-mkconfig", "grub-script-check"]
@@ -75,7 +76,7 @@ def test_main_passes_its_parameters(fake, run_module):
     runner = call.pop("runner")
     assert runner.__qualname__ == "tool_runner.<locals>.run"
     assert call == {"size": "256M", "state": "present", "bootloader_name": "grub", "kernel": "6.1.0-28-amd64",
-                    "shrink_to": "144M", "check_mode": False, "force": False}
+                    "shrink_to": "144M", "check_mode": False, "force": False, "backup": False}
 
 
 def test_defaults_are_auto(fake, run_module):
@@ -189,3 +190,14 @@ def test_a_tool_that_cannot_start_is_raised_to_the_backend_not_failed_at_once(mo
     with pytest.raises(FileNotFoundError):
         kdump_reserve.tool_runner(module)(["zipl"])
     assert seen == [(["zipl"], {"handle_exceptions": False})]
+
+
+def test_backup_true_keeps_and_returns_backup_files(host, fake, run_module):
+    old = host.read(DEFAULTS)
+    rc, result = run_module(kdump_reserve, size="256M", bootloader="grub", backup=True)
+    assert (rc, result["changed"], fake.calls[0]["backup"]) == (0, True, True)
+    files = result["backup_files"]
+    assert sorted(files) == sorted([host.path(DEFAULTS), host.path(CFG)])
+    assert result["backups"] == sorted(files.values())
+    with open(files[host.path(DEFAULTS)]) as handle:
+        assert handle.read() == old

@@ -6,11 +6,14 @@ The ``run`` fixture is test_kexec_reboot's (fake tree, reboot.start_reboot recor
 """
 
 import errno
+import os
 
 import pytest
 
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import reboot
-from ansible_collections.kernel.kexec.plugins.modules import kexec_load
+from ansible_collections.kernel.kexec.plugins.modules import kexec_load, kexec_reboot
+
+from ..module_utils._kexec import test_loader_cheap_checks as cheap
 
 from ..fakes.host import OLD_RELEASE
 from .test_kexec_reboot import euid, run, started  # noqa: F401  pylint: disable=unused-import
@@ -138,3 +141,29 @@ def test_host_refusal_falls_back_to_full(run, host, kernel, started, err):  # no
     rc, result = run(kernel=host.kernel(), method="file", fallback="full")
     assert (rc, result["method"]) == (0, "full")
     assert started[0][0] == "full"
+
+
+@pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check"])
+@pytest.mark.parametrize("module", [kexec_reboot, kexec_load], ids=["kexec_reboot", "kexec_load"])
+@pytest.mark.parametrize("field, words", [
+    ("kernel", "is not a kernel image: its first 624 bytes are all zero"),
+    ("initrd", "more than this host can load"),
+], ids=["kernel", "initrd"])
+def test_a_huge_disk_image_fails_the_task_at_once(run, host, kernel, started, monkeypatch,  # noqa: F811
+                                                  module, field, words, check_mode):
+    """An 8 GiB sparse file as the kernel or the initrd: one clear failure from its header or size, never a
+    traceback, nothing hashed, loaded or rebooted, whatever fallback says."""
+    host.write("proc/meminfo", "MemTotal:        2013548 kB\n")
+    huge = host.path("var/lib/disk.img")
+    os.makedirs(os.path.dirname(huge))
+    with open(huge, "wb") as handle:
+        handle.truncate(8 << 30)
+    cheap.no_hashing(monkeypatch)
+    args = {"kernel": host.kernel(), "initrd": host.initrd(), field: huge, "_ansible_check_mode": check_mode}
+    if module is kexec_reboot:
+        args["fallback"] = "full"
+    rc, result = run(module, **args)
+    assert (rc, result["failed"]) == (1, True)
+    assert result["msg"].startswith("%s %s" % (huge, words) if field == "kernel" else "initrd %s is 8192.0 MiB" % huge)
+    assert words in result["msg"] and "Traceback" not in result.get("module_stderr", "")
+    assert started == [] and kernel.recorder.calls == []

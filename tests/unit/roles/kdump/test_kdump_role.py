@@ -233,3 +233,11 @@ def test_every_template_variable_is_documented_and_defaulted():
         defaults = yaml.safe_load(handle)
     assert sorted(options) == sorted(defaults)
     assert all(options[name].get("default") == value for name, value in defaults.items())
+
+
+def test_the_reservation_passes_kdump_crashkernel_backup_on():
+    """Both ways the role runs the crashkernel role (reserve, and absent with kdump_crashkernel_remove) pass it."""
+    for tasks_file, task_name in (("reserve.yml", "Reserve crash memory and apply it"),
+                                  ("absent.yml", "Remove the crash-memory reservation")):
+        assert task_vars(tasks_file, task_name)["crashkernel_backup"] == "{{ kdump_crashkernel_backup }}"
+    assert role_vars("Debian")["kdump_crashkernel_backup"] is False

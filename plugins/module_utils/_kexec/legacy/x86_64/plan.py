@@ -39,7 +39,7 @@ from __future__ import annotations
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._host import memmap
 from ansible_collections.kernel.kexec.plugins.module_utils._io import read_whole
-from ansible_collections.kernel.kexec.plugins.module_utils._kexec import bzimage
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import bzimage, ramdisk
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy import crash_sources, elfcore
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.segments import (
     PAGE_SIZE, MemoryHoles, Segment, check_segments, describe, page_align,
@@ -111,12 +111,15 @@ def plan(root, kernel, initrd, cmdline, crash):
     """A LegacyPlan for ``kernel`` (and ``initrd``) with ``cmdline``; checked as the kernel will check it."""
     # Each file is read once, through one descriptor; the segments hold those very bytes, and
     # plan.files keeps them with that descriptor's identity, so the loader's digest is of them.
+    # The cheap checks run on that descriptor before the read: the kernel's setup header (read_image),
+    # the initrd's size against what this host can hold (ramdisk.check).
     header, kernel_read = bzimage.read_image(kernel)
     bzimage.check_legacy_loadable(header)
     kernel_data = kernel_read.parts[-1]  # the protected-mode kernel, after the setup sectors
     files = {"kernel": kernel_read}
     if initrd:
-        files["initrd"] = read_whole(initrd, "initrd")
+        files["initrd"] = read_whole(initrd, "initrd",
+                                     check=lambda handle: ramdisk.check(root, initrd, handle, crash))
     initrd_data = files["initrd"].parts[0] if initrd else b""
     if initrd and not initrd_data:
         raise KexecError("initrd %s is empty" % initrd)

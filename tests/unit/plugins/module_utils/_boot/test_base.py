@@ -168,18 +168,22 @@ def test_apply_without_regenerate_does_not_call_it(tmp_path, files):
     assert read_bytes(files["dropin"]) == b"X=2\n"
 
 
+@pytest.mark.parametrize("backup", [True, False], ids=["backup", "no-backup"])
 @pytest.mark.parametrize("error", [KexecError("grub-mkconfig failed"), KeyboardInterrupt()])
-def test_regenerate_failure_restores_every_file_exactly(tmp_path, files, error):
+def test_regenerate_failure_restores_every_file_exactly(tmp_path, files, error, backup):
+    """backup: false too: the files are copied before they are written, restored from the copies, and only
+    then are the copies removed."""
     before = dict((key, read_bytes(files[key])) for key in ("grub", "dropin"))
     loader = Recording(str(tmp_path), fail=error)
     loader.watch = [files["grub"], files["dropin"], files["new"]]
     with pytest.raises(type(error)):
-        loader.apply(changes_for(files), set_crashkernel("256M"))
+        loader.apply(changes_for(files), set_crashkernel("256M"), backup=backup)
     assert loader.seen[files["dropin"]] == b"X=2\n"  # the new content had been written
     for key in ("grub", "dropin"):
         assert read_bytes(files[key]) == before[key]
     assert mode_of(files["grub"]) == 0o640
     assert not os.path.exists(files["new"])
+    assert [len(base.own_backups(files[key])) for key in ("grub", "dropin")] == [1, 1] if backup else [0, 0]
 
 
 def test_a_file_gone_when_the_restore_runs_comes_back_with_its_mode(tmp_path, files):
@@ -234,6 +238,7 @@ def test_failed_backup_copy_never_overwrites_an_untouched_file(tmp_path, files, 
     assert read_bytes(files["dropin"]) == b"X=1\n"
     assert read_bytes(files["grub"]) == b'GRUB_CMDLINE_LINUX="quiet"\r\n# caf\xc3\xa9'
     assert not os.path.exists(files["new"])
+    assert base.own_backups(files["dropin"]) == []  # the half-written copy is no backup: removed
 
 
 def test_backup_path_pattern():
@@ -500,12 +505,10 @@ def test_restore_tries_every_file_and_names_each_one_it_could_not_restore(tmp_pa
 
 
 def test_restore_leaves_an_untouched_file_alone(tmp_path, files):
-    loader = Recording(str(tmp_path))
-    stamp = "20240102T030405"
-    backups = {}
-    loader._back_up([files["dropin"]], backups, stamp)
+    backups = base.Backups()
+    backups.copy([files["dropin"]])
     inode = os.stat(files["dropin"]).st_ino
-    assert loader._restore(backups) == []
+    assert backups.restore() == {}
     assert os.stat(files["dropin"]).st_ino == inode
 
 
@@ -525,3 +528,112 @@ def test_a_read_only_file_system_is_one_clear_error_and_changes_nothing(tmp_path
     assert "Read-only file system" in caught.value.msg and "Traceback" not in caught.value.msg
     assert {key: read_bytes(path) for key, path in files.items() if os.path.exists(path)} == before
     assert sorted(os.listdir(os.path.dirname(files["grub"]))) == listing
+
+
+# --- backups kept, bounded, or only for the restore ----------------------------------------------------
+
+
+def old_backups(path, count, day=1):
+    """``count`` backups of ``path`` from earlier edits, as backup_path named them (one a second, January 2024)."""
+    made = []
+    for index in range(count):
+        made.append(write_bytes("%s.202401%02dT0000%02d.kexec-bak" % (path, day, index), b"old %d\n" % index))
+    return made
+
+
+def decoys(path):
+    """Files beside ``path`` that look like backups but are not the collection's: never to be deleted."""
+    directory = os.path.dirname(path)
+    found = [write_bytes(path + ".bak", b"a user's backup\n"),
+             write_bytes(path + ".20240101T000000.kexec-bak.old", b"renamed by hand\n"),
+             write_bytes(path + "x.20240101T000000.kexec-bak", b"another file's backup\n"),
+             write_bytes(path + ".2024-01-01.kexec-bak", b"not our stamp\n"),
+             write_bytes(os.path.join(directory, "unrelated.cfg"), b"X=1\n")]
+    os.mkdir(path + ".20230101T000000.kexec-bak")  # our name, but a directory
+    os.symlink(found[-1], path + ".20230102T000000.kexec-bak")  # our name, but a symlink
+    return found + [path + ".20230101T000000.kexec-bak", path + ".20230102T000000.kexec-bak"]
+
+
+def test_a_backup_in_the_same_second_sorts_after_every_one_before_it(tmp_path, files):
+    """Pruning frees the low counters of a second: the next name still goes past the highest, so the newest
+    sorts last; a name taken by anything (a dangling symlink too) is never written through."""
+    stamp = "20240102T030405"
+    path = files["grub"]
+    write_bytes("%s.%s.kexec-bak" % (path, stamp), b"a")
+    write_bytes("%s.%s-5.kexec-bak" % (path, stamp), b"b")
+    os.symlink(str(tmp_path / "nowhere"), "%s.%s-6.kexec-bak" % (path, stamp))
+    assert backup_path(path, stamp) == "%s.%s-7.kexec-bak" % (path, stamp)
+    assert backup_path(path, "20240102T030406") == "%s.20240102T030406.kexec-bak" % path
+
+
+def test_own_backups_are_our_names_only_oldest_first(tmp_path, files):
+    path = files["grub"]
+    planted = decoys(path)
+    made = [write_bytes(path + name, b"x") for name in (
+        ".20240102T000000.kexec-bak", ".20240101T000000-1.kexec-bak", ".20240101T000000.kexec-bak",
+        ".20240101T000000-10.kexec-bak", ".20240101T000000-2.kexec-bak")]
+    assert base.own_backups(path) == [made[2], made[1], made[4], made[3], made[0]]  # stamp, then counter
+    assert not set(base.own_backups(path)) & set(planted)
+    assert base.own_backups(str(tmp_path / "nowhere" / "grub")) == []
+
+
+def test_at_most_keep_backups_of_our_own_stay_per_file_and_nothing_else_is_deleted(tmp_path, files):
+    assert base.KEEP_BACKUPS == 5  # documented in kdump_reserve's backup option and the roles' READMEs
+    old = {key: old_backups(files[key], count) for key, count in (("grub", 8), ("dropin", 2))}
+    planted = decoys(files["grub"])
+    loader = Recording(str(tmp_path))
+    loader.watch = []
+    kept = loader.apply(changes_for(files), set_crashkernel("256M"), backup=True)
+    # grub: this edit's backup and the four newest before it; the three oldest are gone
+    assert base.own_backups(files["grub"]) == old["grub"][4:] + [kept[files["grub"]]]
+    assert read_bytes(kept[files["grub"]]) == b'GRUB_CMDLINE_LINUX="quiet"\r\n# caf\xc3\xa9'
+    # dropin: three in all, below the bound: none deleted
+    assert base.own_backups(files["dropin"]) == old["dropin"] + [kept[files["dropin"]]]
+    assert all(os.path.lexists(path) for path in planted)
+    assert kept == {files["grub"]: kept[files["grub"]], files["dropin"]: kept[files["dropin"]], files["new"]: None}
+    assert loader.backup_warnings == []
+
+
+def test_backup_false_leaves_no_copy_after_success(tmp_path, files):
+    old = old_backups(files["grub"], 2)
+    loader = Recording(str(tmp_path))
+    loader.watch = [files["grub"], files["dropin"], files["new"]]
+    assert loader.apply(changes_for(files), set_crashkernel("256M"), backup=False) == {}
+    assert read_bytes(files["dropin"]) == b"X=2\n" and read_bytes(files["new"]) == b"quiet crashkernel=256M\n"
+    assert base.own_backups(files["grub"]) == old  # earlier backups are not this edit's to touch
+    assert base.own_backups(files["dropin"]) == base.own_backups(files["new"]) == []
+
+
+def test_backup_false_keeps_the_copy_of_a_file_it_could_not_put_back(tmp_path, files, monkeypatch):
+    loader = Recording(str(tmp_path), fail=KexecError("grub-mkconfig failed"))
+    loader.watch = []
+    real = base.write_atomic
+
+    def write(path, content, mode=0o644):
+        if isinstance(content, bytes) and path == files["grub"]:  # the restore of this one file fails
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+        return real(path, content, mode)
+    monkeypatch.setattr(base, "write_atomic", write)
+    with pytest.raises(KexecError) as caught:
+        loader.apply(changes_for(files), set_crashkernel("256M"), backup=False)
+    [copy] = base.own_backups(files["grub"])
+    assert "%s (backup %s): Read-only file system" % (files["grub"], copy) in caught.value.msg
+    assert read_bytes(copy) == b'GRUB_CMDLINE_LINUX="quiet"\r\n# caf\xc3\xa9'
+    assert base.own_backups(files["dropin"]) == []  # put back: its copy is gone
+
+
+def test_an_old_backup_that_cannot_be_deleted_is_a_warning_not_a_failure(tmp_path, files, monkeypatch):
+    old = old_backups(files["grub"], base.KEEP_BACKUPS)
+    real = os.unlink
+
+    def unlink(path, *args, **kwargs):
+        if path == old[0]:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+        return real(path, *args, **kwargs)
+    monkeypatch.setattr(base.os, "unlink", unlink)
+    loader = Recording(str(tmp_path))
+    loader.watch = []
+    kept = loader.apply(changes_for(files), set_crashkernel("256M"), backup=True)
+    assert read_bytes(files["dropin"]) == b"X=2\n" and kept[files["grub"]]
+    assert loader.backup_warnings == ["the backup %s could not be removed: Read-only file system (%s)"
+                                      % (old[0], old[0])]

@@ -446,6 +446,23 @@ def test_grubby_backs_up_every_file_it_may_write(tree):
             assert handle.read() == before[os.path.relpath(path, tree.root)]
 
 
+@pytest.mark.parametrize("rc", [0, 1], ids=["success", "grubby-fails"])
+def test_grubby_with_backup_false_leaves_no_copy_and_still_restores(tree, rc):
+    """backup: false - every file grubby may write is still copied first (the restore needs it), and no copy
+    stays: none after a success, none after a failure once every file is back."""
+    fedora_with_grub(tree)
+    before = tree.snapshot()
+    runner, loader = grubby(tree, rc=rc)
+    if rc:
+        with pytest.raises(KexecError, match="grubby failed"):
+            loader.apply(loader.plan_edit(SET), SET, backup=False)
+        assert tree.snapshot() == before
+    else:
+        assert loader.apply(loader.plan_edit(SET), SET, backup=False) == {}
+        assert "crashkernel=256M" in tree.read(CMDLINE)
+    assert [path for path in tree.snapshot(backups=True) if path.endswith(".kexec-bak")] == []
+
+
 def damage_etc_default_grub(tree):
     """What a grubby that ignored --no-etc-grub-update would leave."""
     return lambda: tree.write(ETC_DEFAULT_GRUB, 'GRUB_CMDLINE_LINUX="crashkernel=256M"\n')

@@ -11,6 +11,7 @@ import re
 import pytest
 
 from ansible_collections.kernel.kexec.plugins.module_utils import _cmdline as cmdline_args
+from ansible_collections.kernel.kexec.plugins.module_utils._boot import base
 from ansible_collections.kernel.kexec.plugins.module_utils._boot import grub as grub_module
 from ansible_collections.kernel.kexec.plugins.module_utils._boot.base import ArgEdit, set_crashkernel
 from ansible_collections.kernel.kexec.plugins.module_utils._boot.grub import GrubDefaults
@@ -387,8 +388,31 @@ def test_apply_regenerates_through_a_checked_new_file(tree, which):
     cfg_backups = [n for n in os.listdir(tree.path("boot/grub")) if n.startswith("grub.cfg.")]
     assert len(cfg_backups) == 1 and cfg_backups[0].endswith(".kexec-bak")
     assert tree.read("boot/grub/" + cfg_backups[0]) == old_cfg
-    assert list(backups) == [tree.path(DEFAULTS)]
+    # the grub.cfg copy is one of the edit's backups: returned, bounded and restored with the rest
+    assert sorted(backups) == sorted([tree.path(DEFAULTS), tree.path(CFG)])
+    assert backups[tree.path(CFG)] == tree.path("boot/grub/" + cfg_backups[0])
     assert loader.plan_edit(edit) == []
+
+
+@pytest.mark.parametrize("backup", [True, False])
+def test_the_grub_cfg_copy_follows_backup_and_is_bounded(tree, which, backup):
+    """grub.cfg in /boot is the file whose copies would fill it: kept only with backup, and then at most
+    KEEP_BACKUPS of the collection's own; without backup none is left."""
+    debian(tree)
+    tree.write(CFG, bf.grub_cfg_with_args("quiet"))
+    cfg = tree.path(CFG)
+    old = [tree.write("%s.202401%02dT000000.kexec-bak" % (CFG, day), "old %d\n" % day) for day in range(1, 8)]
+    mine = tree.write("boot/grub/grub.cfg.bak", "a user's copy\n")
+    loader = GrubDefaults(tree.root, runner=runner_for(tree))
+    edit = set_crashkernel("256M")
+    kept = loader.apply(loader.plan_edit(edit), edit, backup=backup)
+    if backup:
+        assert base.own_backups(cfg) == old[-(base.KEEP_BACKUPS - 1):] + [kept[cfg]]
+        assert set(kept) == {cfg, tree.path(DEFAULTS)}
+    else:
+        assert kept == {} and base.own_backups(cfg) == old  # earlier backups are not this edit's to prune
+        assert base.own_backups(tree.path(DEFAULTS)) == []
+    assert os.path.exists(mine)
 
 
 def test_regenerate_keeps_a_symlinked_grub_cfg_and_its_mode(tree, which):

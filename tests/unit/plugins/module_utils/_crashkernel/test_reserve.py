@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+from ansible_collections.kernel.kexec.plugins.module_utils._boot import base
 from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel import reserve
 from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel.auto import auto_size
 from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel.kernel import (
@@ -73,7 +74,7 @@ def test_the_fake_ram_is_what_the_tests_assume():
 def test_present_edits_the_defaults_regenerates_and_reports(debian, tools):
     old_defaults = debian.read(DEFAULTS)
     old_cfg = debian.read(CFG)
-    result = ensure(debian, tools, size="256M")
+    result = ensure(debian, tools, size="256M", backup=True)
 
     assert tools.calls == generated(debian)
     assert not debian.exists(CFG + ".new")
@@ -93,13 +94,15 @@ def test_present_edits_the_defaults_regenerates_and_reports(debian, tools):
     assert result["changed_files"] == [debian.path(DEFAULTS)]
     assert "explanation" not in result
 
-    [backup] = result["backups"]
+    backup = result["backup_files"][debian.path(DEFAULTS)]
     assert backup.startswith(debian.path(DEFAULTS) + ".") and backup.endswith(".kexec-bak")
     with open(backup) as handle:
         assert handle.read() == old_defaults
     cfg_backups = [name for name in os.listdir(debian.path("boot/grub")) if name.startswith("grub.cfg.")]
     assert len(cfg_backups) == 1
     assert debian.read("boot/grub/" + cfg_backups[0]) == old_cfg
+    assert result["backup_files"] == {debian.path(DEFAULTS): backup, debian.path(CFG): debian.path("boot/grub/" + cfg_backups[0])}
+    assert result["backups"] == sorted(result["backup_files"].values())
 
     assert result["diff"] == [{"before": old_defaults, "after": new_defaults,
                                "before_header": "/etc/default/grub", "after_header": "/etc/default/grub"}]
@@ -410,7 +413,7 @@ def test_absent_removes_it_and_regenerates(debian, tools):
     debian.write(DEFAULTS, bf.default_grub(linux='"crashkernel=256M"'))
     debian.write(CFG, bf.grub_cfg_with_args("crashkernel=256M quiet", "crashkernel=256M"))
     old = debian.read(DEFAULTS)
-    result = ensure(debian, tools, state="absent", size="512M")  # size is ignored
+    result = ensure(debian, tools, state="absent", size="512M", backup=True)  # size is ignored
     assert tools.calls == generated(debian)
     assert bf.effective_args(debian.root) == "quiet"
     assert "crashkernel" not in debian.read(DEFAULTS)
@@ -420,8 +423,7 @@ def test_absent_removes_it_and_regenerates(debian, tools):
     assert result["active"] == "384M-:128M"
     assert result["reboot_required"] is True  # the running kernel still has crashkernel=
     assert result["changed_files"] == [debian.path(DEFAULTS)]
-    [backup] = result["backups"]
-    with open(backup) as handle:
+    with open(result["backup_files"][debian.path(DEFAULTS)]) as handle:
         assert handle.read() == old
 
     again = ensure(debian, tools, state="absent")
@@ -719,3 +721,36 @@ def test_refused_shrink_changes_no_bootloader_file(tmp_path, which):
         reserve.ensure_reservation(size="256M", shrink_to="512M", root=host.root, runner=runner, machine="x86_64")
     assert host.snapshot() == before
     assert runner.calls == []
+
+
+# --- backup: what stays beside the files -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("backup", [False, True])
+def test_backup_decides_what_stays_and_at_most_five_of_ours_stay(debian, tools, backup):
+    """Eight edits in a row (one second: the backups differ by their counter). backup: false leaves none;
+    backup: true leaves this edit's and the four before it, per file, and returns them as backup_files."""
+    old_defaults = None
+    for size in ["256M", "512M"] * 4:
+        old_defaults = debian.read(DEFAULTS)
+        result = ensure(debian, tools, size=size, backup=backup)
+        assert result["changed"] is True
+    on_disk = sorted(path for path in debian.snapshot() if path.endswith(".kexec-bak"))
+    if not backup:
+        assert (result["backup_files"], result["backups"], on_disk) == ({}, [], [])
+        return
+    files = result["backup_files"]
+    assert sorted(files) == sorted([debian.path(DEFAULTS), debian.path(CFG)])
+    assert result["backups"] == sorted(files.values())
+    for path, backup_file in files.items():
+        assert base.own_backups(path)[-1] == backup_file and len(base.own_backups(path)) == base.KEEP_BACKUPS
+    with open(files[debian.path(DEFAULTS)]) as handle:
+        assert handle.read() == old_defaults
+    assert len(on_disk) == 2 * base.KEEP_BACKUPS
+
+
+def test_check_mode_keeps_no_backup(debian, tools):
+    before = debian.snapshot()
+    result = ensure(debian, tools, size="256M", backup=True, check_mode=True)
+    assert (result["changed"], result["backup_files"], result["backups"]) == (True, {}, [])
+    assert debian.snapshot() == before

@@ -7,6 +7,7 @@ import pytest
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import bzimage
 
+from ...fakes.files import ReadCounter
 from .legacy import legacy_fakes as fakes
 
 real_kernel = pytest.mark.skipif(not os.path.exists(fakes.REAL_KERNEL),
@@ -160,3 +161,50 @@ def test_legacy_rules_name_the_field(tmp_path, fields, reason):
     header = bzimage.read_header(fakes.bzimage(str(tmp_path / "vmlinuz"), **fields))
     with pytest.raises(KexecError, match=reason):
         bzimage.check_legacy_loadable(header)
+
+
+# --- a file larger than its header allows: refused before it is read -------------------------------------
+
+GIB = 1 << 30
+SETUP = 28 * 512
+INIT_SIZE = 0x2600000  # legacy_fakes.bzimage's init_size, page-aligned already
+
+
+def grow(path, size):
+    """Make the file ``path`` ``size`` bytes long, the rest zeros (sparse: no disk space taken)."""
+    with open(path, "r+b") as handle:
+        handle.truncate(size)
+    return path
+
+
+@pytest.mark.parametrize("reader", [bzimage.read_header, bzimage.read_image])
+def test_a_bzimage_larger_than_setup_plus_init_size_is_refused_before_the_read(tmp_path, monkeypatch, reader):
+    """bzImage64_load makes the file after the setup one segment in PAGE_ALIGN(init_size) bytes; the kernel
+    refuses a larger one (sanity_check_segment_list). A bzImage header on 8 GiB is refused from its header."""
+    path = grow(fakes.bzimage(str(tmp_path / "vmlinuz")), 8 * GIB)
+    reads = ReadCounter(monkeypatch)
+    with pytest.raises(KexecError) as caught:
+        reader(path)
+    assert caught.value.msg == (
+        "kernel %s is %d bytes, more than its x86 setup header allows: %d bytes of setup and at most init_size %d "
+        "(page-aligned) of kernel, %d bytes, as kexec_file_load takes it; refused before reading or hashing it (a "
+        "disk image, or a kernel with something appended?)" % (path, 8 * GIB, SETUP, INIT_SIZE, SETUP + INIT_SIZE))
+    assert reads.of(os.stat(path)) == [bzimage.HEADER_READ]
+
+
+def test_the_init_size_bound_is_the_kernels_to_the_byte(tmp_path):
+    path = fakes.bzimage(str(tmp_path / "vmlinuz"), init_size=INIT_SIZE - 100)  # PAGE_ALIGN: INIT_SIZE again
+    assert bzimage.read_header(grow(path, SETUP + INIT_SIZE)).file_size == SETUP + INIT_SIZE
+    with pytest.raises(KexecError, match="more than its x86 setup header allows"):
+        bzimage.read_header(grow(path, SETUP + INIT_SIZE + 1))
+    # Before boot protocol 2.10 (or with init_size 0) the header gives no bound: none is guessed
+    for fields in (dict(init_size=0), dict(protocol=0x0209)):
+        bzimage.check_plausible(bzimage.read_header(grow(fakes.bzimage(path, **fields), GIB)))
+
+
+@real_kernel
+def test_real_kernel_and_its_signature_are_far_below_the_init_size_bound():
+    header = bzimage.read_header(fakes.REAL_KERNEL)
+    assert header.file_size > header.promised_size  # signed: the signature follows the promised bytes
+    bzimage.check_plausible(header)
+    assert header.file_size < (header.setup_size + header.init_size) // 2

@@ -1,9 +1,14 @@
+import os
+import struct
+
 import pytest
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import bzimage
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.image import check_for_file_load, inspect
 
 from ...fakes import host as fakes
+from ...fakes.files import ReadCounter
 from .legacy import legacy_fakes
 
 
@@ -52,7 +57,9 @@ def test_x86_64_loadable(image_file, protocol, loadflags, xloadflags, loadable):
     (bytes(0x38) + b"ARM\x64" + bytes(0x200), "arm64-Image"),
     (b"MZ\0\0zimg" + bytes(0x200), "EFI-zboot"),
     (b"\x7fELF\x02\x01\x01" + bytes(0x200), "ELF"),
-    (b"070701" + bytes(0x200), "unknown"),  # a cpio archive: large enough, no known header
+    (bytes(0x38) + b"RSC\x05" + bytes(0x200), "riscv-Image"),
+    (bytes(0x30) + b"RISCV\0\0\0" + bytes(0x200), "riscv-Image"),  # the magic before header version 0.2
+    (b"MZ" + bytes(0x200), "PE"),  # an EFI stub without another header
 ])
 def test_inspect_other_formats(image_file, content, kind):
     image = inspect(image_file(content))
@@ -92,7 +99,7 @@ def test_inspect_refuses_a_bzimage_shorter_than_its_pe_sections(image_file):
 @pytest.mark.parametrize("magic, kind", [
     ((0x38, b"ARM\x64"), "arm64-Image"),
     ((4, b"zimg"), "EFI-zboot"),
-    (None, "unknown"),  # an MZ/PE file and nothing more
+    (None, "PE"),  # an MZ/PE file and nothing more
 ])
 def test_other_formats_are_not_held_to_their_pe_header(image_file, magic, kind):
     data = legacy_fakes.pe_header(bytearray(0x1000), [(b".text", 0x1000, 1 << 30)])  # says a GiB follows
@@ -154,7 +161,7 @@ def test_file_load_refuses_kernel_it_cannot_load(image_file, fields):
         check_for_file_load(inspect(image_file(**fields)), "ro", "x86_64")
 
 
-@pytest.mark.parametrize("content", [b"\x7fELF\x02\x01\x01" + bytes(0x200), b"070701" + bytes(0x200)])
+@pytest.mark.parametrize("content", [b"\x7fELF\x02\x01\x01" + bytes(0x200), b"MZ" + bytes(0x200)])
 def test_file_load_on_x86_needs_a_bzimage(image_file, content):
     with pytest.raises(KexecError, match="is not an x86 bzImage"):
         check_for_file_load(inspect(image_file(content)), "ro", "x86_64")
@@ -164,3 +171,86 @@ def test_file_load_on_x86_needs_a_bzimage(image_file, content):
 def test_file_load_checks_are_x86_only(image_file, content):
     image = inspect(image_file(content, xloadflags=0) if content is None else image_file(content))
     check_for_file_load(image, "x" * 10000, "aarch64")
+
+
+# --- cheap checks: the header refuses what is no kernel, or larger than its header allows -----------------
+
+GIB = 1 << 30
+
+
+def sparse(path, size, head=b""):
+    """A file of ``size`` bytes that are zero but ``head`` at its start, taking no disk space."""
+    with open(path, "wb") as handle:
+        handle.write(head)
+        handle.truncate(size)
+    return str(path)
+
+
+@pytest.mark.parametrize("arch_name", [None, "x86_64", "aarch64", "riscv64", "ppc64le", "s390x"])
+def test_a_sparse_file_is_refused_by_its_first_bytes(tmp_path, monkeypatch, arch_name):
+    """A disk image or sparse file of 8 GiB named as the kernel: refused from HEADER_READ bytes, on every arch."""
+    path = sparse(tmp_path / "disk.img", 8 * GIB)
+    reads = ReadCounter(monkeypatch)
+    with pytest.raises(KexecError) as info:
+        inspect(path, arch_name)
+    assert info.value.msg == ("%s is not a kernel image: its first %d bytes are all zero (a sparse or blank file, a "
+                              "disk image?); refused before reading the rest" % (path, bzimage.HEADER_READ))
+    assert reads.of(os.stat(path)) == [bzimage.HEADER_READ]
+
+
+@pytest.mark.parametrize("arch_name", [None, "x86_64", "aarch64", "riscv64", "ppc64le"])
+def test_a_file_in_no_kernel_format_is_refused_by_its_header(image_file, arch_name):
+    path = image_file(b"070701" + bytes(0x200) + b"\xff" * 0x1000)  # a cpio archive, as an uncompressed initrd is
+    with pytest.raises(KexecError) as info:
+        inspect(path, arch_name)
+    assert info.value.msg.startswith("%s is not a kernel image: no header of a format kexec loads (x86 bzImage, "
+                                     "arm64 or RISC-V Image, EFI zboot or PE, ELF) in its first %d bytes"
+                                     % (path, bzimage.HEADER_READ))
+
+
+def test_s390x_takes_a_file_in_no_known_format_as_the_kernel_does(image_file):
+    """arch/s390/kernel/kexec_image.c probes nothing: an s390 image has no magic to check."""
+    assert inspect(image_file(b"070701" + bytes(0x200)), "s390x").kind == "unknown"
+
+
+@pytest.mark.parametrize("content", [
+    b"\x7fELF\x02\x01\x01" + bytes(0x200),
+    bytes(0x38) + b"ARM\x64" + bytes(0x200),
+    b"MZ\0\0zimg" + bytes(0x200),
+])
+def test_on_x86_64_only_a_bzimage_passes_the_header(image_file, content):
+    """kexec_file_load on x86_64 knows bzImage64 only, the legacy loader too: the header says so at once."""
+    path = image_file(content)
+    with pytest.raises(KexecError, match="is not an x86 bzImage"):
+        inspect(path, "x86_64")
+    assert inspect(path, "aarch64").kind != "bzImage"
+
+
+def image_header(magic, text_offset, image_size):
+    data = bytearray(0x40)
+    struct.pack_into("<QQ", data, 8, text_offset, image_size)
+    data[magic[0]:magic[0] + len(magic[1])] = magic[1]
+    return bytes(data)
+
+
+@pytest.mark.parametrize("kind, magic, text_offset, limit", [
+    # arm64 image_load: memsz = image_size + text_offset; riscv: image_size; page-aligned to 64 KiB
+    ("arm64-Image", (0x38, b"ARM\x64"), 0x80000, 0x2000000 + 0x80000),
+    ("riscv-Image", (0x38, b"RSC\x05"), 0x200000, 0x2000000),
+])
+def test_an_image_larger_than_its_image_size_is_refused_before_the_read(tmp_path, monkeypatch, kind, magic,
+                                                                        text_offset, limit):
+    head = image_header(magic, text_offset, 0x2000000 - 100)  # 32 MiB less 100 bytes: 32 MiB once aligned
+    assert inspect(sparse(tmp_path / "at-limit", limit, head)).kind == kind
+    path = sparse(tmp_path / "huge", 8 * GIB, head)
+    reads = ReadCounter(monkeypatch)
+    with pytest.raises(KexecError) as info:
+        inspect(path, "aarch64")
+    assert info.value.msg.startswith("kernel %s is %d bytes, more than its %s header allows (image_size %d"
+                                     % (path, 8 * GIB, kind, 0x2000000 - 100))
+    assert ", %d bytes once page-aligned)" % limit in info.value.msg
+    assert reads.of(os.stat(path)) == [bzimage.HEADER_READ]
+    with pytest.raises(KexecError, match="more than its %s header allows" % kind):
+        inspect(sparse(tmp_path / "one-more", limit + 1, head))
+    # image_size 0 (arm64 kernels before 3.17): no bound is guessed; the kernel refuses such an image itself
+    assert inspect(sparse(tmp_path / "old", GIB, image_header(magic, text_offset, 0))).kind == kind

@@ -6,12 +6,14 @@ import os
 
 import pytest
 
-from ansible_collections.kernel.kexec.plugins.module_utils._errors import SyscallError
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, KexecUnavailable, SyscallError
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import reboot
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.loader import Kexec, LoadRequest
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.syscalls import ARCHES
 
+from ...fakes.files import ReadCounter
+from . import test_loader_cheap_checks as cheap
 
 X86_64 = ARCHES["x86_64"]
 
@@ -94,3 +96,31 @@ def test_a_method_the_user_names_is_used_as_named(kexec, legacy_host, kernel, me
     plan = reboot.prepare(kexec, LoadRequest(method=method), True, "none", False)
     assert plan["loaded"]["method"] == method
     assert [call[0] for call in kernel.recorder.calls] == [getattr(X86_64, syscall)]
+
+
+@pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check"])
+@pytest.mark.parametrize("fallback", ["none", "full"])
+@pytest.mark.parametrize("requested", [True, False], ids=["named", "nothing-loaded"])
+@pytest.mark.parametrize("make, message", [
+    (cheap.sparse_disk, "is not a kernel image: its first 624 bytes are all zero"),
+    (cheap.bzimage_on_8_gib, "more than its x86 setup header allows"),
+    ("initrd", "more than this host can load: the kernel refuses a kexec segment larger than half of its RAM"),
+], ids=["no-header", "bzimage-header", "initrd"])
+def test_prepare_refuses_a_huge_input_before_any_hash(kexec, legacy_host, kernel, monkeypatch, make, message,
+                                                      requested, fallback, check_mode):
+    """kexec_reboot's on-target planning (legacy first on this BIOS host, then auto): an 8 GiB disk image as the
+    kernel or the initrd is refused from its header or size; no hash, no load, never a firmware reboot instead."""
+    if make == "initrd":
+        cheap.sparse_disk(legacy_host.initrd())
+    else:
+        make(legacy_host.kernel())
+    cheap.no_hashing(monkeypatch)
+    reads = ReadCounter(monkeypatch)
+    request = LoadRequest(kernel=legacy_host.kernel(), initrd=legacy_host.initrd()) if requested else LoadRequest()
+    with pytest.raises(KexecError) as info:
+        reboot.prepare(kexec, request, requested, fallback, check_mode)
+    assert message in info.value.msg
+    assert not isinstance(info.value, (KexecUnavailable, SyscallError))
+    assert kernel.recorder.calls == []
+    for path in (legacy_host.kernel(), legacy_host.initrd()):
+        assert all(count <= cheap.HEADER_READS for count in reads.of(os.stat(path))), path

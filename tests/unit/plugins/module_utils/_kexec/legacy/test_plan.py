@@ -12,6 +12,7 @@ from ansible_collections.kernel.kexec.plugins.module_utils._io import identity
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import plan as x86_plan
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import stub
 
+from ....fakes.files import ReadCounter
 from . import legacy_fakes as fakes
 from .test_elfcore import read_core
 
@@ -201,3 +202,20 @@ def test_a_truncated_kernel_is_refused_by_the_plan_itself(tmp_path, files, field
     kernel = fakes.bzimage(str(tmp_path / "boot" / "vmlinuz-cut"), **fields)
     with pytest.raises(KexecError, match="kernel %s is truncated: its %s" % (re.escape(kernel), re.escape(source))):
         x86_plan.plan(root, kernel, files[1], CMDLINE, crash=False)
+
+
+@pytest.mark.parametrize("crash, words", [
+    (False, "the kernel refuses a kexec segment larger than half of its RAM (MemTotal 1966.4 MiB"),
+    (True, "the largest 'Crash kernel' range of /proc/iomem is 256.0 MiB"),
+])
+def test_an_initrd_the_host_cannot_hold_is_refused_before_the_plan_reads_it(tmp_path, files, monkeypatch, crash,
+                                                                            words):
+    """The plan reads the initrd whole for its segment: its size is checked on that descriptor first."""
+    root = fakes.host(tmp_path / "host")
+    with open(files[1], "wb") as handle:
+        handle.truncate(8 << 30)  # 8 GiB, sparse, on a 2 GiB host
+    reads = ReadCounter(monkeypatch)
+    with pytest.raises(KexecError) as info:
+        x86_plan.plan(root, files[0], files[1], CMDLINE, crash=crash)
+    assert info.value.msg.startswith("initrd %s is 8192.0 MiB" % files[1]) and words in info.value.msg
+    assert reads.of(os.stat(files[1])) == [0]
