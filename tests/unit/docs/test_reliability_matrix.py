@@ -1,9 +1,9 @@
-"""The bad inputs and faults matrix (docs/docsite/rst/reliability.rst, mirrored by README.md's table) names
-tests that exist: each unit test is defined in the file it names, each molecule task or block is in its
-scenario file. The README holds the same rows, in the same order, and both say the same counts.
+"""The bad inputs and faults matrix (docs/docsite/rst/reliability.rst, its only copy) names tests that exist:
+each unit test is defined in the file it names, each molecule task or block is in its scenario file, and
+the counts the page gives are its rows.
 
-Whether a cited test fails without the behaviour its row describes is checked by hand (mutation checks,
-issue 14); this only keeps the citations from going stale.
+Whether a cited test fails without the behaviour its row describes is checked by hand (mutation checks);
+this only keeps the citations from going stale.
 """
 
 import os
@@ -14,7 +14,6 @@ import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 RST = os.path.join(REPO, "docs", "docsite", "rst", "reliability.rst")
-README = os.path.join(REPO, "README.md")
 CITED_PATH = r"(?:tests|extensions/molecule)/"
 CITATION = re.compile(r"``(%s[^`]+)``" % CITED_PATH)
 
@@ -49,19 +48,6 @@ def rst_rows():
     return [row for _title, _count, rows in rst_sections() for row in rows]
 
 
-def markdown(text):
-    return text.replace("``", "`")
-
-
-def readme_rows():
-    rows = []
-    for line in read(README).splitlines():
-        match = re.match(r"^\| (.+?) \| (.+?) \| (`%s.*`) \|$" % CITED_PATH, line)
-        if match:
-            rows.append([match.group(1), match.group(2), re.findall(r"`(%s[^`]+)`" % CITED_PATH, match.group(3))])
-    return rows
-
-
 def unit_citations():
     return sorted(set(cited for _title, _what, tests in rst_rows() for cited in tests if cited.startswith("tests/")))
 
@@ -81,14 +67,6 @@ def test_the_counts_the_text_gives_are_the_rows():
         assert count == len(rows), title
     total = sum(len(rows) for _title, _count, rows in sections)
     assert re.search(r"^%d rows, " % total, read(RST), re.M)
-    readme = read(README)
-    assert "The table: %d bad inputs and faults" % total in readme
-    for title, count, _rows in sections:
-        assert "**%s** (%d)" % (title, count) in readme
-
-
-def test_the_readme_holds_the_same_rows():
-    assert readme_rows() == [[markdown(title), markdown(what), tests] for title, what, tests in rst_rows()]
 
 
 @pytest.mark.parametrize("cited", unit_citations())
