@@ -39,13 +39,24 @@ key=$cache/ssh/id_ed25519
 want=$(sha256sum "$0" | cut -d' ' -f1)
 mirror=${KEXEC_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
-if [[ -f $image && -f $stamp && $(cat "$stamp") == "$want" ]]; then
+up_to_date() {
+    [[ -f $image && -f $stamp && $(cat "$stamp") == "$want" ]]
+}
+if up_to_date; then
     echo "image up to date: $image"
     exit 0
 fi
 [[ $(id -u) == 0 ]] || { echo "build-image.sh needs root (mmdebstrap, losetup, mount)" >&2; exit 1; }
 
 mkdir -p "$images" "$(dirname "$key")"
+# One build of an image at a time: a second caller (tests/run builds ahead of the scenarios that boot
+# it) waits for the first, then finds the image up to date.
+exec {build_lock}> "$images/$name.lock"
+flock "$build_lock"
+if up_to_date; then
+    echo "image up to date: $image (built meanwhile)"
+    exit 0
+fi
 [[ -f $key ]] || ssh-keygen -q -t ed25519 -N '' -C kernel-kexec-test -f "$key"
 
 work=$(mktemp -d "$images/build.XXXXXX")

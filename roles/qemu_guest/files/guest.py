@@ -1,5 +1,7 @@
-"""Start, stop and reach QEMU test hosts built by build-image.sh (beside this file).
+"""Build, start, stop and reach QEMU test hosts (images by build-image.sh, beside this file).
 
+    guest.py build [--release bookworm|trixie] [--firmware bios|uefi|secureboot] [--bootloader grub|systemd-boot]
+                                                build-image.sh with the layout of that kind (once per cache)
     guest.py start NAME [--release bookworm|trixie] [--firmware bios|uefi|secureboot]
                         [--bootloader grub|systemd-boot]
                         [--memory MiB] [--cpus N] [--port P] [--accel tcg|kvm] [--timeout S] [--reuse]
@@ -123,6 +125,16 @@ def base_image(release, firmware, bootloader="grub"):
     boot = boot_layout(firmware, bootloader)
     name = release if (release, boot) == ("bookworm", "bios") else "%s-%s" % (release, boot)
     return os.path.join(IMAGES, name + ".qcow2")
+
+
+def build(args):
+    """Build (once per cache) the image a guest of this kind boots: build-image.sh with its release and layout."""
+    try:
+        layout = boot_layout(args.firmware, args.bootloader)
+    except ValueError as exc:
+        sys.exit("build: %s" % exc)
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "build-image.sh")
+    os.execvp("bash", ["bash", script, args.release, layout])
 
 
 def firmware_options(firmware, directory):
@@ -292,14 +304,21 @@ def list_guests(_args):
         print("%s\t%s" % (name, "running pid %d" % pid if pid else "stopped"))
 
 
+def add_kind_arguments(parser):
+    parser.add_argument("--release", choices=RELEASES, default="bookworm")
+    parser.add_argument("--firmware", choices=sorted(FIRMWARE), default="bios")
+    parser.add_argument("--bootloader", choices=BOOTLOADERS, default="grub")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="action", required=True)
+    p_build = sub.add_parser("build", help="build the image of a host kind (a no-op when it is cached)")
+    add_kind_arguments(p_build)
+    p_build.set_defaults(func=build)
     p_start = sub.add_parser("start")
     p_start.add_argument("name")
-    p_start.add_argument("--release", choices=RELEASES, default="bookworm")
-    p_start.add_argument("--firmware", choices=sorted(FIRMWARE), default="bios")
-    p_start.add_argument("--bootloader", choices=BOOTLOADERS, default="grub")
+    add_kind_arguments(p_start)
     p_start.add_argument("--memory", type=int, default=2048)
     p_start.add_argument("--cpus", type=int, default=2)
     p_start.add_argument("--port", type=int, default=0)

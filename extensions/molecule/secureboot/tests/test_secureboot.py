@@ -1,5 +1,5 @@
-"""Verify, on the guest, what the secureboot scenario's converge left behind: a verified kexec reboot
-of the signed kernel, then a crash (the capture's log and dump are checked by the converge's crash
+"""Verify, on the guest, what the secureboot scenario's converge left behind: the crashkernel role's
+kexec reboot of the signed kernel, then a crash (the capture's log and dump are checked by the converge's crash
 tasks), and Secure Boot and lockdown on again after the firmware reboot that ends a capture."""
 
 import json

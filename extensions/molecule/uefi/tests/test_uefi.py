@@ -1,10 +1,8 @@
 """Verify, on the guest, what the uefi scenario's converge left behind.
 
-A reservation applied by a kexec reboot, then a crash whose capture kernel was
-loaded by method auto, then a kexec reboot by method legacy that kept EFI
-runtime services and ACPI, then a crash whose capture kernel was loaded by
-method legacy (each capture's log and dump are checked by the converge's
-crash tasks, resources/tasks/crash.yml).
+A kexec reboot by method legacy that kept EFI runtime services and ACPI, then a
+crash whose capture kernel was loaded by method legacy (the capture's log and
+dump are checked by the converge's crash tasks, resources/tasks/crash.yml).
 """
 
 import json

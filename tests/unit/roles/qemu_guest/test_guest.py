@@ -103,3 +103,26 @@ def test_a_missing_image_names_the_build_that_makes_it(guest):
         guest.start(argparse.Namespace(name="x", reuse=False, release="trixie", firmware="secureboot",
                                        bootloader="grub", port=0))
     assert "build-image.sh trixie efi" in str(refused.value)
+
+
+@pytest.mark.parametrize("release, firmware, bootloader, layout", [
+    ("bookworm", "bios", "grub", "bios"),
+    ("trixie", "uefi", "grub", "efi"),
+    ("trixie", "secureboot", "grub", "efi"),
+    ("trixie", "secureboot", "systemd-boot", "sdboot"),
+])
+def test_build_runs_the_image_builder_beside_it_with_the_kinds_layout(guest, monkeypatch, release, firmware,
+                                                                      bootloader, layout):
+    def execvp(program, argv):
+        raise SystemExit(argv)
+    monkeypatch.setattr(guest.os, "execvp", execvp)
+    with pytest.raises(SystemExit) as ran:
+        guest.build(argparse.Namespace(release=release, firmware=firmware, bootloader=bootloader))
+    assert ran.value.args[0] == ["bash", os.path.join(REPO, "roles/qemu_guest/files/build-image.sh"), release, layout]
+
+
+def test_build_refuses_systemd_boot_on_bios_without_building(guest, monkeypatch):
+    monkeypatch.setattr(guest.os, "execvp", lambda *a: pytest.fail("built something"))
+    with pytest.raises(SystemExit) as refused:
+        guest.build(argparse.Namespace(release="trixie", firmware="bios", bootloader="systemd-boot"))
+    assert "systemd-boot needs EFI firmware" in str(refused.value)
