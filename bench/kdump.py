@@ -16,11 +16,12 @@ of memory or never came back): every smaller size would fail too.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
 
-from reboot import GUEST, guest, write_inventory
+from reboot import GUEST, guest, private_inventory, write_inventory
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MIB = 1 << 20
@@ -56,7 +57,7 @@ def main():
     parser.add_argument("--crash-timeout", type=int, default=420,
                         help="seconds a test crash may take to come back (a success takes about two minutes)")
     args = parser.parse_args()
-    inventory = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kexec-bench-inventory.ini")
+    inventory = private_inventory()
     info = json.loads(guest("start", GUEST))
     rows = []
     try:
@@ -75,6 +76,7 @@ def main():
                 break
     finally:
         guest("stop", GUEST)
+        shutil.rmtree(os.path.dirname(inventory), ignore_errors=True)
     passed = [row for row in rows if row[1]]
     if passed:
         smallest = passed[-1]

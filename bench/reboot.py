@@ -30,9 +30,11 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -177,6 +179,11 @@ def guest(*args):
                           stdin=subprocess.DEVNULL, check=True, capture_output=True, text=True).stdout
 
 
+def private_inventory():
+    """A path for the inventory in a directory of its own (mode 0700), not a fixed name in a shared /tmp."""
+    return os.path.join(tempfile.mkdtemp(prefix="kexec-bench."), "inventory.ini")
+
+
 def write_inventory(info, path):
     with open(path, "w") as handle:
         handle.write("[bench]\n%s ansible_host=127.0.0.1 ansible_port=%d ansible_user=root "
@@ -261,7 +268,7 @@ def main():
     parser.add_argument("--firmware-delay", type=float, default=0, metavar="S",
                         help="seconds SeaBIOS waits on every firmware boot, as a server's POST does")
     args = parser.parse_args()
-    inventory = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kexec-bench-inventory.ini")
+    inventory = private_inventory()
     info = start_guest(args.firmware_delay)
     samples = {name: [] for name in args.methods}
     failures = {name: 0 for name in args.methods}
@@ -300,6 +307,7 @@ def main():
         probe.stop.set()
     finally:
         guest("stop", GUEST)
+        shutil.rmtree(os.path.dirname(inventory), ignore_errors=True)
     report(args, samples, failures)
 
 

@@ -175,3 +175,13 @@ def test_a_bench_login_that_never_comes_is_waited_for_a_bounded_time(bench, tmp_
     times = round_phases(bench, tmp_path, probe, done=55.0)
     assert times["login"] is None and times["notice"] is None
     assert bench.LOGIN_AFTER_TASK <= probe.waited < bench.LOGIN_AFTER_TASK + 1
+
+
+def test_the_inventory_lives_in_a_private_directory_not_at_a_fixed_name(bench, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench.tempfile, "tempdir", str(tmp_path))
+    first, second = bench.private_inventory(), bench.private_inventory()
+    assert first != second
+    for path in (first, second):
+        directory = os.path.dirname(path)
+        assert os.path.dirname(directory) == str(tmp_path)
+        assert os.stat(directory).st_mode & 0o777 == 0o700
