@@ -2,7 +2,8 @@
 with the guest launcher (which also builds the images) replaced by a fake that records its arguments: what the role
 asks of them, the instance config it writes for molecule, reuse, keep, and failures. No QEMU is started.
 
-The collection is copied into a temporary collections path with roles/qemu_guest/files/guest.py replaced; everything else (tasks, defaults, argument specs, playbooks) runs as shipped.
+The collection is copied into a temporary collections path with roles/qemu_guest/files/guest.py replaced;
+everything else (tasks, defaults, argument specs, playbooks) runs as shipped.
 """
 
 import json
@@ -42,6 +43,7 @@ if action == "start":
 elif action == "stop":
     print("guest %s stopped%s" % (name, " (pid 4242)" if name in running else " (was not running)"))
 '''
+
 
 @pytest.fixture
 def collections(tmp_path):
@@ -120,9 +122,9 @@ def test_each_host_kind_gets_its_image_once_and_its_firmware(tmp_path, collectio
     kinds = [call["argv"][call["argv"].index("--release"):call["argv"].index("--bootloader") + 2]
              for call in calls if call["argv"][0] == "start"]
     assert builds == kinds == [["--release", "trixie", "--firmware", "uefi", "--bootloader", "grub"],
-                     ["--release", "trixie", "--firmware", "secureboot", "--bootloader", "grub"],
-                     ["--release", "trixie", "--firmware", "uefi", "--bootloader", "systemd-boot"],
-                     ["--release", "bookworm", "--firmware", "bios", "--bootloader", "grub"]]
+                               ["--release", "trixie", "--firmware", "secureboot", "--bootloader", "grub"],
+                               ["--release", "trixie", "--firmware", "uefi", "--bootloader", "systemd-boot"],
+                               ["--release", "bookworm", "--firmware", "bios", "--bootloader", "grub"]]
 
 
 @pytest.mark.parametrize("platform", [{"name": "x", "firmware": "coreboot"}, {"name": "x", "release": "sid"},
