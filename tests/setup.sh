@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Install what the tests and the demo need, on a fresh Debian bookworm machine:
+# Install what the tests and the demo need, on a fresh Debian bookworm machine, as root:
 # apt packages for the QEMU hosts (and shellcheck for ansible-test sanity), and a venv with the
-# pinned Python tools. Source it: it exports PATH (venv first), KEXEC_CACHE and KEXEC_VENV, and
-# defines kexec_core_venv for the other ansible-core versions the tests run.
+# pinned Python tools. The Python 3.12 that ansible-core 2.20 and 2.21 need comes from the machine
+# (PATH or pyenv: tests/cores.sh); Debian 12 has 3.11. Source it: it exports PATH (venv first),
+# KEXEC_CACHE and KEXEC_VENV, and defines kexec_core_venv for the other ansible-core versions the
+# tests run.
 # Safe to run again: each step is skipped when already done.
 
 KEXEC_CACHE=${KEXEC_CACHE:-$HOME/.cache/kernel-kexec}
@@ -10,8 +12,10 @@ KEXEC_VENV=$KEXEC_CACHE/venv
 export KEXEC_CACHE KEXEC_VENV
 _kexec_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
+# python3 and python3-venv for the main venv (a plain Debian 12 has python3 without its venv module),
+# binutils for the unit test that disassembles the legacy entry stub (objdump; skipped without it).
 kexec_apt_packages=(qemu-system-x86 qemu-utils ovmf mmdebstrap fdisk e2fsprogs dosfstools mtools sbsigntool openssl util-linux openssh-client
-                    ca-certificates git rsync shellcheck)
+                    ca-certificates git rsync shellcheck python3 python3-venv binutils)
 _missing=()
 for _pkg in "${kexec_apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$_pkg" 2>/dev/null | grep -q "install ok installed" || _missing+=("$_pkg")
@@ -40,24 +44,7 @@ _kexec_venv() {
 _kexec_venv "$KEXEC_VENV" "$_kexec_repo/requirements-test.txt" python3
 export PATH=$KEXEC_VENV/bin:$PATH
 
-# The ansible-core versions the tests run, oldest first, and the controller Python of each. The
-# oldest is the main venv's (requirements-test.txt, Python 3.11); each other one has a venv of its
-# own under $KEXEC_CACHE, pinned by tests/requirements-core-VERSION.txt.
-kexec_cores=(2.19 2.20 2.21)
-declare -gA kexec_core_python=([2.19]=3.11 [2.20]=3.12 [2.21]=3.12)
-
-# Print the path of an interpreter for Python VERSION: on PATH, else from pyenv.
-kexec_python() {
-    local version=$1 candidate
-    for candidate in "python$version" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$version".*/bin/"python$version"; do
-        if "$candidate" -c '' 2>/dev/null; then
-            command -v "$candidate"
-            return 0
-        fi
-    done
-    echo "setup: Python $version not found (on PATH or under pyenv); install it, e.g. pyenv install $version" >&2
-    return 1
-}
+source "$_kexec_repo/tests/cores.sh"   # kexec_cores, kexec_core_python, kexec_python
 
 # Print the venv that runs ansible-core CORE (one of kexec_cores), creating it when needed.
 kexec_core_venv() {
