@@ -79,7 +79,6 @@ options:
     type: bool
     default: false
 notes:
-  - Needs root (C(become=true)). Target hosts need Python only; C(kexec-tools) is not used.
   - What was loaded is recorded under C(/run/kernel-kexec/), which disappears with the running kernel; the
     kernel itself only reports whether an image is loaded, so a load by other tools shows as C(unknown).
 """

@@ -25,6 +25,13 @@ description:
     (M(kernel.kexec.kexec_reboot), or the C(kernel.kexec.crashkernel) role which does it all).
 author:
   - kernel.kexec maintainers (@kernel-kexec)
+requirements:
+  - Root on the target (C(become=true))
+  - A bootloader O(bootloader) names, with the tool its edit runs (C(grub-mkconfig) or C(grub2-mkconfig),
+    C(grubby), C(zipl); none for systemd-boot)
+  - For the reservation to be used, a Linux kernel built with kexec (C(CONFIG_KEXEC) or C(CONFIG_KEXEC_FILE))
+    and crash-dump support
+  - Python on the target (no C(kexec-tools))
 options:
   size:
     description:
@@ -106,7 +113,7 @@ attributes:
     description: Shows each configuration file before and after.
   platform:
     support: full
-    platforms: posix
+    platforms: linux
     description: Linux with GRUB, grubby/BLS, systemd-boot or zipl.
 seealso:
   - module: kernel.kexec.kexec_info

@@ -18,6 +18,10 @@ description:
   - Addresses in C(/proc/iomem) are shown to root only; without root the crash region reads as zeros.
 author:
   - kernel.kexec maintainers (@kernel-kexec)
+requirements:
+  - Python on the target (no C(kexec-tools)); a Linux kernel, with or without kexec (the result says which
+    methods it allows and why not the others)
+  - Root for the crash region's addresses and for boot configuration only root can read
 options: {}
 attributes:
   check_mode:
@@ -28,7 +32,7 @@ attributes:
     description: Reports no changes.
   platform:
     support: full
-    platforms: posix
+    platforms: linux
     description: Linux only; reads C(/proc) and C(/sys).
 seealso:
   - module: kernel.kexec.kexec_load

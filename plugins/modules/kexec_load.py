@@ -30,6 +30,12 @@ description:
     command line, type and method decides C(changed); it is trusted only while the kernel reports an image loaded.
 author:
   - kernel.kexec maintainers (@kernel-kexec)
+requirements:
+  - Root on the target (C(become=true))
+  - A Linux kernel built with kexec, C(CONFIG_KEXEC_FILE) for O(method=file) and C(CONFIG_KEXEC) for
+    O(method=legacy) (either for V(auto)); for O(type=crash) also crash-dump support and memory reserved by
+    C(crashkernel=) (M(kernel.kexec.kdump_reserve))
+  - Python on the target (no C(kexec-tools))
 extends_documentation_fragment:
   - kernel.kexec.load_options
 options:
@@ -57,7 +63,7 @@ attributes:
       O(method=legacy) the segment table).
   platform:
     support: full
-    platforms: posix
+    platforms: linux
     description: Linux only; reads C(/proc) and C(/sys).
 seealso:
   - module: kernel.kexec.kexec_info

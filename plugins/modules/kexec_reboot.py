@@ -52,6 +52,11 @@ description:
   - This is an action plugin; the module runs on the target only to load and start the reboot.
 author:
   - kernel.kexec maintainers (@kernel-kexec)
+requirements:
+  - Root on the target (C(become=true)), reached over SSH
+  - A Linux kernel built with kexec, C(CONFIG_KEXEC_FILE) for O(method=file) and C(CONFIG_KEXEC) for
+    O(method=legacy) (either for V(auto)); without it only O(fallback=full) reboots, through firmware
+  - Python on the target (no C(kexec-tools))
 extends_documentation_fragment:
   - kernel.kexec.load_options
 options:
@@ -123,7 +128,7 @@ attributes:
     description: Use M(kernel.kexec.kexec_load) with diff to see the load plan.
   platform:
     support: full
-    platforms: posix
+    platforms: linux
     description: Linux targets reached over SSH; the C(local) connection is refused.
 seealso:
   - module: kernel.kexec.kexec_load
