@@ -37,7 +37,7 @@ memory the dump needs.
 from __future__ import annotations
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
-from ansible_collections.kernel.kexec.plugins.module_utils._host import memmap
+from ansible_collections.kernel.kexec.plugins.module_utils._host import iomem, memmap
 from ansible_collections.kernel.kexec.plugins.module_utils._io import read_whole
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import bzimage, ramdisk
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy import crash_sources, elfcore
@@ -84,7 +84,7 @@ def control_reserve(firmware):
     for the control code, the top levels, ACPI tables and the vmcoreinfo copy;
     never less than 1 MiB.
     """
-    top = max([region.end + 1 for region in memmap.system_ram(firmware)] or [GIB])
+    top = max([region.end + 1 for region in iomem.system_ram(firmware)] or [GIB])
     pages = -(-top // GIB) + -(-top // (512 * GIB)) + 32
     return max(1 << 20, page_align(pages * PAGE_SIZE))
 
@@ -101,7 +101,7 @@ def capture_e820(firmware, crash_regions, region, elf_mem, elf_size):
             entries.append((item.start, item.end - item.start + 1, kind))
     for low_start, low_end in crash_regions[:-1]:
         entries.append((low_start, low_end - low_start + 1, memmap.E820_RAM))
-    for start, end in crash_sources.subtract([region], [(elf_mem, elf_mem + elf_size - 1)]):
+    for start, end in memmap.subtract([region], [(elf_mem, elf_mem + elf_size - 1)]):
         if end - start + 1 >= PAGE_SIZE:
             entries.append((start, end - start + 1, memmap.E820_RAM))
     return sorted(entries)
@@ -138,7 +138,7 @@ def plan(root, kernel, initrd, cmdline, crash):
         holes = MemoryHoles([(region[0] + reserve, region[1])])
         lowest = region[0]
     else:
-        holes = MemoryHoles([(item.start, item.end) for item in memmap.system_ram(firmware)])
+        holes = MemoryHoles(memmap.spans(iomem.system_ram(firmware)))
         lowest = 0
         region = None
 

@@ -219,3 +219,18 @@ def test_an_initrd_the_host_cannot_hold_is_refused_before_the_plan_reads_it(tmp_
         x86_plan.plan(root, files[0], files[1], CMDLINE, crash=crash)
     assert info.value.msg.startswith("initrd %s is 8192.0 MiB" % files[1]) and words in info.value.msg
     assert reads.of(os.stat(files[1])) == [0]
+
+
+def test_crash_header_covers_plugged_virtio_mem(tmp_path, files):
+    """QEMU's virtio-mem with 256 MiB plugged: its System RAM (virtio_mem) lies below the virtio0 device
+    and is not in the firmware map; the ELF core header has a PT_LOAD for each plugged block."""
+    root = fakes.host(tmp_path / "host")
+    fakes.write(root, "proc/iomem", fakes.iomem() + (
+        "100000000-13fffffff : virtio0\n"
+        "  100000000-107ffffff : System RAM (virtio_mem)\n"
+        "  108000000-10fffffff : System RAM (virtio_mem)\n"))
+    elf = by_name(x86_plan.plan(root, files[0], files[1], CMDLINE, crash=True))["elfcorehdr"]
+    loads = [(p["paddr"], p["paddr"] + p["memsz"] - 1) for p in read_core(elf.data)[1] if p["type"] == 1]
+    assert (0x100000000, 0x107ffffff) in loads and (0x108000000, 0x10fffffff) in loads
+    assert all(p["vaddr"] == fakes.PAGE_OFFSET + p["paddr"] for p in read_core(elf.data)[1][4:])
+
