@@ -20,6 +20,8 @@ A loader that builds its own segments needs two views of memory:
   manages, which a crash dump must cover, and which ``memmap=`` and ``mem=``
   take RAM out of.
 
+:func:`kexec_ram` is where a normal load may put its segments: RAM in both.
+
 Both are lists of :class:`iomem.Region` (``end`` inclusive, as the kernel prints it).
 """
 
@@ -101,6 +103,28 @@ def subtract(ranges, holes):
     return out
 
 
+def intersect(ranges, others):
+    """The parts of the (start, end_inclusive) ``ranges`` that ``others`` cover too, sorted."""
+    return sorted((max(start, other_start), min(end, other_end))
+                  for start, end in ranges for other_start, other_end in others
+                  if max(start, other_start) <= min(end, other_end))
+
+
+def kexec_ram(firmware, regions):
+    """Where a normal load may place segments: RAM of the firmware map that /proc/iomem's ``regions``
+    show as the running kernel's own System RAM, not driver-managed.
+
+    kexec_file places segments in /proc/iomem's System RAM alone and skips
+    driver-managed RAM, which the new kernel may not have (kernel/kexec_file.c
+    ``locate_mem_hole_callback``). That leaves out ``memmap=`` regions (shown
+    as ``Reserved`` or ``Persistent Memory (legacy)``), RAM above ``mem=`` and
+    ranges the kernel reserved. Keeping to the firmware map's RAM as well keeps
+    segments inside the e820 table the new kernel is given.
+    """
+    managed = [region for region in iomem.system_ram(regions) if not region.driver_managed]
+    return intersect(spans(iomem.system_ram(firmware)), spans(managed))
+
+
 def e820_type(region):
     """The e820 type number for a region's name (unknown names count as reserved)."""
     return E820_TYPES.get(region.name, E820_RESERVED)
@@ -139,5 +163,5 @@ def total_ram_pages(root="/", page_size=4096):
 
 __all__ = (
     "E820_ACPI", "E820_NVS", "E820_RAM", "E820_RESERVED", "E820_TYPES",
-    "e820_type", "firmware_memmap", "mem_total", "spans", "subtract", "total_ram_pages",
+    "e820_type", "firmware_memmap", "intersect", "kexec_ram", "mem_total", "spans", "subtract", "total_ram_pages",
 )

@@ -23,8 +23,11 @@ Placement follows the kernel's own kexec_file bzImage loader
   on EFI hosts that cannot hand EFI runtime on, ``acpi_rsdp=`` right after it,
   as kexec-tools adds it, for capture kernels that do not read acpi_rsdp_addr.
 
-Normal loads take free RAM from the firmware memory map; the segments are
-copied to their places only at the kexec, when nothing else runs. Crash loads
+Normal loads take free RAM where the firmware memory map and the running
+kernel's /proc/iomem both say System RAM (memmap.kexec_ram: not in a
+``memmap=`` region, above ``mem=`` or in driver-managed RAM, as kexec_file);
+the segments are copied to their places only at the kexec, when nothing else
+runs. The new kernel's e820 is the firmware map, as kexec_file gives it. Crash loads
 take everything from the highest ``Crash kernel`` range, leaving its bottom
 to the kernel, which allocates its control pages and identity-map page tables
 there at load time (kimage_alloc_crash_control_pages, from the region's start
@@ -138,7 +141,7 @@ def plan(root, kernel, initrd, cmdline, crash):
         holes = MemoryHoles([(region[0] + reserve, region[1])])
         lowest = region[0]
     else:
-        holes = MemoryHoles(memmap.spans(iomem.system_ram(firmware)))
+        holes = MemoryHoles(memmap.kexec_ram(firmware, iomem.read_addresses(root, "placing the segments")))
         lowest = 0
         region = None
 
