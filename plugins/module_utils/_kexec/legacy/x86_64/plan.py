@@ -14,9 +14,10 @@ Placement follows the kernel's own kexec_file bzImage loader
   below ``pref_address`` (LOAD_PHYSICAL_ADDR) would decompress itself there,
   outside a crash region;
 * initrd: at or above 16 MiB;
-* boot_params with the command line right after it, and on EFI hosts that
-  hand EFI runtime on, the EFI memory map and SETUP_EFI setup_data after that
-  (efi.py), 16-aligned as kexec_file lays them out: at or above 0x3000;
+* boot_params with the command line right after it, then 16-aligned (as
+  kexec_file lays it out) the EFI memory map on EFI hosts that hand EFI
+  runtime on (efi.py) and the setup_data list (setup_data.py): SETUP_E820_EXT
+  with the memory map's entries past 128, SETUP_EFI; at or above 0x3000;
 * the entry stub (stub.py): one page;
 * crash loads only: the ELF core header (elfcore.py), and ``elfcorehdr=`` first
   on the command line (as kexec_file does, so it never lands after ``--``);
@@ -47,7 +48,7 @@ from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy import 
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.segments import (
     PAGE_SIZE, MemoryHoles, Segment, check_segments, describe, page_align,
 )
-from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import boot_params, efi, stub
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import boot_params, efi, setup_data, stub
 
 MIN_BOOTPARAM_ADDR = 0x3000
 MIN_KERNEL_LOAD_ADDR = 0x100000
@@ -110,6 +111,29 @@ def capture_e820(firmware, crash_regions, region, elf_mem, elf_size):
     return sorted(entries)
 
 
+def params_tail(e820, runtime):
+    """What follows the command line: the EFI memory map where EFI runtime is handed on, then setup_data."""
+    nodes = []
+    extension = boot_params.e820_extension(e820)
+    if extension:
+        nodes.append((setup_data.SETUP_E820_EXT, extension))
+    if runtime:
+        nodes.append((setup_data.SETUP_EFI, runtime.setup_efi()))
+    return setup_data.Tail(runtime.memory_map() if runtime else b"", nodes)
+
+
+def describe_params(e820, runtime, tail):
+    """What the boot_params segment holds, for the segment table."""
+    extra = len(e820) - boot_params.E820_MAX_ENTRIES_ZEROPAGE
+    parts = ["boot_params (zero page, %d e820 entries%s)"
+             % (len(e820), ", %d of them in SETUP_E820_EXT" % extra if extra > 0 else ""), "the command line"]
+    if runtime:
+        parts.append("the EFI memory map (%d descriptors)" % len(runtime.descriptors))
+    if tail.nodes:
+        parts.append("%s setup_data" % tail.describe())
+    return "%s and %s" % (", ".join(parts[:-1]), parts[-1])
+
+
 def plan(root, kernel, initrd, cmdline, crash):
     """A LegacyPlan for ``kernel`` (and ``initrd``) with ``cmdline``; checked as the kernel will check it."""
     # Each file is read once, through one descriptor; the segments hold those very bytes, and
@@ -166,26 +190,23 @@ def plan(root, kernel, initrd, cmdline, crash):
     if len(line) > header.cmdline_size:
         raise KexecError("command line is %d bytes; %s accepts at most %d (its cmdline_size): drop arguments"
                          % (len(line), kernel, header.cmdline_size))
-    params_size = boot_params.SIZE + len(line) + 1
-    efi_offset = (params_size + 15) & ~15  # the EFI memory map and setup_data, where EFI runtime is handed on
     runtime = host_efi.runtime if host_efi else None
-    if runtime:
-        params_size = efi_offset + runtime.size
+    tail = params_tail(e820, runtime)
+    tail_offset = setup_data.align(boot_params.SIZE + len(line) + 1)
+    params_size = tail_offset + tail.size
     params_mem = holes.take("boot_params", page_align(params_size), minimum=max(MIN_BOOTPARAM_ADDR, lowest))
     stub_mem = holes.take("entry stub", stub.PAGE, minimum=max(MIN_BOOTPARAM_ADDR, lowest))
+    tail_mem = params_mem + tail_offset
     params = boot_params.build(header, e820, params_mem + boot_params.SIZE, initrd_mem, len(initrd_data),
-                               kernel_mem, running, host_efi, params_mem + efi_offset)
+                               kernel_mem, running, host_efi, tail_mem, tail.first(tail_mem))
     params += line + b"\0"
-    what = "boot_params (zero page, %d e820 entries) and the command line" % len(e820)
-    if runtime:
-        params = params.ljust(efi_offset, b"\0") + runtime.data()
-        what = ("boot_params (zero page, %d e820 entries), the command line, the EFI memory map (%d descriptors) "
-                "and SETUP_EFI setup_data" % (len(e820), len(runtime.descriptors)))
+    if tail.size:
+        params = params.ljust(tail_offset, b"\0") + tail.data(tail_mem)
     entry = kernel_mem + bzimage.ENTRY_64_OFFSET
     segments += [
         Segment("kernel", kernel_data, kernel_mem, page_align(max(header.init_size, len(kernel_data))),
                 "%s: compressed kernel, room to decompress (init_size %#x)" % (kernel, header.init_size)),
-        Segment("boot_params", params, params_mem, page_align(params_size), what),
+        Segment("boot_params", params, params_mem, page_align(params_size), describe_params(e820, runtime, tail)),
         Segment("stub", stub.build(stub_mem, params_mem, entry), stub_mem, stub.PAGE,
                 "entry stub: GDT, segments, stack, rsi=%#x, jump to %#x" % (params_mem, entry)),
     ]
@@ -197,4 +218,4 @@ def plan(root, kernel, initrd, cmdline, crash):
     return result
 
 
-__all__ = ("LegacyPlan", "capture_e820", "control_reserve", "plan")
+__all__ = ("LegacyPlan", "capture_e820", "control_reserve", "describe_params", "params_tail", "plan")
