@@ -109,7 +109,9 @@ def parse(text):
     """Every region of /proc/iomem's ``text``, in file order, each with its depth and parent.
 
     A line's parent is the nearest line above it with less indent. Lines that
-    are not ``start-end : name`` are skipped.
+    are not ``start-end : name`` are skipped. The kernel indents at most five
+    levels (``MAX_IORES_LEVEL``), so a deeper line reads as a sibling of the
+    fifth-level line above it; RAM never sits that deep.
     """
     regions = []
     open_levels = []  # the innermost region open at each indent, outermost first
