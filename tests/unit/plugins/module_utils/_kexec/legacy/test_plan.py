@@ -250,7 +250,8 @@ KEPT_OUT = {
 def test_normal_segments_stay_in_what_the_running_kernel_calls_system_ram(tmp_path, files, kept):
     root = fakes.host(tmp_path / "host")
     text = fakes.iomem().replace("00100000-7ffdffff : System RAM", "00100000-7bffffff : System RAM")
-    fakes.write(root, "proc/iomem", text.replace("7ffe0000-7fffffff : Reserved", KEPT_OUT[kept] + "7ffe0000-7fffffff : Reserved"))
+    reserved = "7ffe0000-7fffffff : Reserved"
+    fakes.write(root, "proc/iomem", text.replace(reserved, KEPT_OUT[kept] + reserved))
     result = x86_plan.plan(root, files[0], files[1], CMDLINE, crash=False)
     assert all(seg.end <= 0x7c000000 for seg in result.segments), result.describe()
     assert by_name(result)["kernel"].end == 0x7c000000  # top-down, right below the kept range
