@@ -30,7 +30,8 @@ added (mm/memory_hotplug.c ``register_memory_resource``: any other name is
 flagged ``IORESOURCE_SYSRAM_DRIVER_MANAGED``; virtio_mem, kmem for dax and
 CXL). The kernel's other System RAM resources (``Kernel code`` and its
 siblings, ``Crash kernel``) always lie inside a ``System RAM`` parent, so the
-outermost rule never reaches them.
+outermost rule never reaches them; a virtio-mem device's own ``virtioN``
+range is flagged System RAM but not busy, so the walk passes it by too.
 """
 
 from __future__ import annotations

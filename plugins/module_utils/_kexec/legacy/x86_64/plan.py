@@ -28,14 +28,15 @@ Normal loads take free RAM where the firmware memory map and the running
 kernel's /proc/iomem both say System RAM (memmap.kexec_ram: not in a
 ``memmap=`` region, above ``mem=`` or in driver-managed RAM, as kexec_file);
 the segments are copied to their places only at the kexec, when nothing else
-runs. The new kernel's e820 is the firmware map, as kexec_file gives it. Crash loads
-take everything from the highest ``Crash kernel`` range, leaving its bottom
-to the kernel, which allocates its control pages and identity-map page tables
-there at load time (kimage_alloc_crash_control_pages, from the region's start
-upwards). The capture kernel's e820 holds the low 1 MiB, the ACPI, NVS and
-reserved ranges, any low crash range, and the crash region minus the ELF
-header (arch/x86/kernel/crash.c crash_setup_memmap_entries), so it touches no
-memory the dump needs.
+runs. The new kernel's e820 is the firmware map, as kexec_file gives it.
+
+Crash loads take everything from the highest ``Crash kernel`` range, leaving
+its bottom to the kernel, which allocates its control pages and identity-map
+page tables there at load time (kimage_alloc_crash_control_pages, from the
+region's start upwards). The capture kernel's e820 holds the low 1 MiB, the
+ACPI, NVS and reserved ranges, any low crash range, and the crash region minus
+the ELF header (arch/x86/kernel/crash.c crash_setup_memmap_entries), so it
+touches no memory the dump needs.
 """
 
 from __future__ import annotations
