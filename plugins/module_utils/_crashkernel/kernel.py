@@ -38,7 +38,7 @@ from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel.memparse
 )
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._host.arch import normalize_arch
-from ansible_collections.kernel.kexec.plugins.module_utils._host.state import parse_iomem
+from ansible_collections.kernel.kexec.plugins.module_utils._host import iomem
 
 NAME = "crashkernel="
 SZ_128M = 128 << 20
@@ -305,7 +305,7 @@ def reservation(cmdline, system_ram, arch="x86_64", cma=True, round_128m=True):
 # --- system RAM as the kernel counts it -------------------------------------------------------
 
 def system_ram_from_iomem(regions):
-    """Sum of the 'System RAM' ranges of /proc/iomem (text or _host.state.parse_iomem() regions).
+    """Sum of the 'System RAM' ranges of /proc/iomem (text or _host.iomem.parse() regions).
 
     The kernel compares memblock_phys_mem_size(): the RAM memblock knows at boot.
     On x86_64 memblock.memory is built from the same e820 RAM entries that
@@ -334,8 +334,8 @@ def system_ram_spans(regions):
     unknown (see :func:`system_ram_from_iomem`).
     """
     if isinstance(regions, str):
-        regions = parse_iomem(regions)
-    spans = sorted((region.start, region.end) for region in regions if region.name == "System RAM")
+        regions = iomem.parse(regions)
+    spans = sorted((region.start, region.end) for region in regions if region.name == iomem.SYSTEM_RAM)
     if not spans or any(start == 0 and end == 0 for start, end in spans):
         return None
     merged = [list(spans[0])]

@@ -8,13 +8,21 @@ Private to the kernel.kexec collection. Host state, read-only.
 A loader that builds its own segments needs two views of memory:
 
 * ``firmware_memmap`` is the table the firmware handed to the running kernel
-  (``/sys/firmware/memmap/N/{start,end,type}``, CONFIG_FIRMWARE_MEMMAP). It is
-  what the next kernel must be told (its e820 table) and where free RAM is.
-  Where the directory is missing, the top-level lines of ``/proc/iomem`` stand in.
-* ``top_level_iomem`` is the running kernel's own view: the ``System RAM`` it
-  manages, which a crash dump must cover.
+  (``/sys/firmware/memmap/N/{start,end,type}``, CONFIG_FIRMWARE_MEMMAP: the
+  kernel's e820_table_firmware, boot_params' 128 entries and any
+  SETUP_E820_EXT ones). It is what the next kernel is told (its e820 table),
+  as kexec_file tells it (kexec-bzimage64.c ``setup_e820_entries`` copies
+  e820_table_kexec, the same table but for ranges the kernel reserved for
+  kexec itself): ``memmap=`` and ``mem=`` change only the running kernel's
+  own table, and the new kernel gets them from its own command line. Where
+  the directory is missing, the top-level lines of ``/proc/iomem`` stand in.
+* /proc/iomem (iomem.py) is the running kernel's own view: the System RAM it
+  manages, which a crash dump must cover, and which ``memmap=`` and ``mem=``
+  take RAM out of.
 
-Both are lists of :class:`Region` (``end`` inclusive, as the kernel prints it).
+:func:`kexec_ram` is where a normal load may put its segments: RAM in both.
+
+Both are lists of :class:`iomem.Region` (``end`` inclusive, as the kernel prints it).
 """
 
 from __future__ import annotations
@@ -22,7 +30,8 @@ from __future__ import annotations
 import os
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
-from ansible_collections.kernel.kexec.plugins.module_utils._host.state import Region
+from ansible_collections.kernel.kexec.plugins.module_utils._host import iomem
+from ansible_collections.kernel.kexec.plugins.module_utils._host.iomem import Region
 
 FIRMWARE_MEMMAP = "sys/firmware/memmap"
 
@@ -42,7 +51,6 @@ E820_RAM = 1
 E820_RESERVED = 2
 E820_ACPI = 3
 E820_NVS = 4
-SYSTEM_RAM = "System RAM"
 
 
 def _read_text(path):
@@ -59,7 +67,7 @@ def firmware_memmap(root="/"):
     try:
         names = os.listdir(base)
     except (FileNotFoundError, NotADirectoryError):
-        return top_level_iomem(root)
+        return iomem.top_level(iomem.read_addresses(root, "reading the memory map (no /sys/firmware/memmap)"))
     regions = []
     for name in names:
         entry = os.path.join(base, name)
@@ -73,35 +81,48 @@ def firmware_memmap(root="/"):
     return sorted(regions, key=lambda region: region.start)
 
 
-def top_level_iomem(root="/"):
-    """The unindented lines of ``/proc/iomem``: RAM, reserved ranges, PCI windows.
+def spans(regions):
+    """(start, end_inclusive) of each region."""
+    return [(region.start, region.end) for region in regions]
 
-    Addresses are shown only to root: without it every range reads 0-0, which
-    this refuses rather than plan memory on zeros.
+
+def subtract(ranges, holes):
+    """(start, end_inclusive) ranges minus the holes."""
+    out = list(ranges)
+    for hole_start, hole_end in holes:
+        kept = []
+        for start, end in out:
+            if hole_end < start or hole_start > end:
+                kept.append((start, end))
+                continue
+            if start < hole_start:
+                kept.append((start, hole_start - 1))
+            if end > hole_end:
+                kept.append((hole_end + 1, end))
+        out = kept
+    return out
+
+
+def intersect(ranges, others):
+    """The parts of the (start, end_inclusive) ``ranges`` that ``others`` cover too, sorted."""
+    return sorted((max(start, other_start), min(end, other_end))
+                  for start, end in ranges for other_start, other_end in others
+                  if max(start, other_start) <= min(end, other_end))
+
+
+def kexec_ram(firmware, regions):
+    """Where a normal load may place segments: RAM of the firmware map that /proc/iomem's ``regions``
+    show as the running kernel's own System RAM, not driver-managed.
+
+    kexec_file places segments in /proc/iomem's System RAM alone and skips
+    driver-managed RAM, which the new kernel may not have (kernel/kexec_file.c
+    ``locate_mem_hole_callback``). That leaves out ``memmap=`` regions (shown
+    as ``Reserved`` or ``Persistent Memory (legacy)``), RAM above ``mem=`` and
+    ranges the kernel reserved. Keeping to the firmware map's RAM as well keeps
+    segments inside the e820 table the new kernel is given.
     """
-    path = os.path.join(root, "proc/iomem")
-    try:
-        with open(path, "r") as handle:
-            lines = handle.read().splitlines()
-    except FileNotFoundError:
-        raise KexecError("neither /sys/firmware/memmap nor /proc/iomem exists: cannot read the memory map")
-    regions = []
-    for line in lines:
-        if not line or line[0].isspace():
-            continue
-        span, sep, name = line.partition(" : ")
-        start, dash, end = span.partition("-")
-        if not (sep and dash):
-            continue
-        regions.append(Region(int(start, 16), int(end, 16), name.strip()))
-    if regions and all(region.hidden for region in regions):
-        raise KexecError("/proc/iomem shows no addresses: reading the memory map needs root (become: true)")
-    return regions
-
-
-def system_ram(regions):
-    """The ``System RAM`` regions of a map."""
-    return [region for region in regions if region.name == SYSTEM_RAM]
+    managed = [region for region in iomem.system_ram(regions) if not region.driver_managed]
+    return intersect(spans(iomem.system_ram(firmware)), spans(managed))
 
 
 def e820_type(region):
@@ -141,6 +162,6 @@ def total_ram_pages(root="/", page_size=4096):
 
 
 __all__ = (
-    "E820_ACPI", "E820_NVS", "E820_RAM", "E820_RESERVED", "E820_TYPES", "SYSTEM_RAM",
-    "e820_type", "firmware_memmap", "mem_total", "system_ram", "top_level_iomem", "total_ram_pages",
+    "E820_ACPI", "E820_NVS", "E820_RAM", "E820_RESERVED", "E820_TYPES",
+    "e820_type", "firmware_memmap", "intersect", "kexec_ram", "mem_total", "spans", "subtract", "total_ram_pages",
 )

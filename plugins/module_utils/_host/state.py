@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._host.iomem import read as read_iomem
 from ansible_collections.kernel.kexec.plugins.module_utils._io import open_regular
 
 # uname -m of the x86 machines: where EFI did not boot them, a BIOS (or UEFI's compatibility module) did.
@@ -53,48 +54,6 @@ def _read_bytes(root, path, what):
 def _read_int(root, path):
     text = _read(root, path)
     return None if text in (None, "") else int(text)
-
-
-class Region:
-    """One /proc/iomem range, end inclusive as the kernel prints it."""
-
-    def __init__(self, start, end, name):
-        self.start = start
-        self.end = end
-        self.name = name
-
-    @property
-    def hidden(self):
-        """Without root the kernel prints 0-0 for every range."""
-        return self.start == 0 and self.end == 0
-
-    @property
-    def size(self):
-        return None if self.hidden else self.end - self.start + 1
-
-    def as_dict(self):
-        return {"start": self.start, "end": self.end, "size": self.size}
-
-    def __repr__(self):
-        return "Region(%#x, %#x, %r)" % (self.start, self.end, self.name)
-
-
-def parse_iomem(text):
-    """All top-level and nested /proc/iomem regions as Region objects.
-
-    Without root the kernel prints zeros for the addresses; callers treat a
-    region of 0-0 as 'present, addresses hidden'.
-    """
-    regions = []
-    for line in text.splitlines():
-        span, sep, name = line.strip().partition(" : ")
-        if not sep:
-            continue
-        start, dash, end = span.partition("-")
-        if not dash:
-            continue
-        regions.append(Region(int(start, 16), int(end, 16), name.strip()))
-    return regions
 
 
 def crash_reserved(regions, crash_size):
@@ -212,8 +171,8 @@ class KernelState:
         return _read(self.root, "/proc/sys/kernel/random/boot_id")
 
     def iomem(self):
-        text = _read(self.root, "/proc/iomem")
-        return parse_iomem(text) if text else []
+        """Every /proc/iomem region (iomem.parse), [] where it does not exist."""
+        return read_iomem(self.root)
 
     def crash_regions(self):
         """The 'Crash kernel' regions (low and high parts are separate lines)."""
@@ -230,5 +189,5 @@ class KernelState:
         return options
 
 
-__all__ = ("EFI_GLOBAL_VARIABLE", "KernelState", "Region", "SECURE_BOOT_VARIABLE", "X86_MACHINES", "crash_reserved",
-           "parse_iomem", "parse_lockdown")
+__all__ = ("EFI_GLOBAL_VARIABLE", "KernelState", "SECURE_BOOT_VARIABLE", "X86_MACHINES", "crash_reserved",
+           "parse_lockdown")

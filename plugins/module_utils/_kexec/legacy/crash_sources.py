@@ -13,9 +13,13 @@ Private to the kernel.kexec collection. Host state, read-only.
   from /proc/kcore's program headers (fs/proc/kcore.c gives RAM entries
   ``p_paddr = __pa(vaddr)`` and the text entry ``p_paddr = __pa_symbol(_text)``),
   as kexec-tools does;
-* the System RAM to dump: top-level ``System RAM`` of /proc/iomem minus the
-  low 1 MiB (reserved since Linux 5.x and reused by the capture kernel) and
-  minus the crash regions (arch/x86/kernel/crash.c elf_header_exclude_ranges).
+* the System RAM to dump: what kexec_file dumps (arch/x86/kernel/crash.c
+  ``prepare_elf_headers``): the System RAM of /proc/iomem by the kernel's
+  walk (iomem.system_ram: at any depth, driver-managed RAM such as
+  ``System RAM (virtio_mem)`` or ``System RAM (kmem)`` included, nothing
+  counted twice), minus the low 1 MiB (reserved since Linux 5.x and reused by
+  the capture kernel) and minus the crash regions, low and high
+  (``elf_header_exclude_ranges``); the ELF header lies in the high one.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import re
 import struct
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
-from ansible_collections.kernel.kexec.plugins.module_utils._host.memmap import system_ram, top_level_iomem
+from ansible_collections.kernel.kexec.plugins.module_utils._host import iomem
+from ansible_collections.kernel.kexec.plugins.module_utils._host.memmap import spans, subtract
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.elfcore import Load, Note
 
@@ -137,26 +142,9 @@ def kernel_mapping(root):
     return parse_kcore_headers(data)
 
 
-def subtract(ranges, holes):
-    """(start, end_inclusive) ranges minus the holes."""
-    out = list(ranges)
-    for hole_start, hole_end in holes:
-        kept = []
-        for start, end in out:
-            if hole_end < start or hole_start > end:
-                kept.append((start, end))
-                continue
-            if start < hole_start:
-                kept.append((start, hole_start - 1))
-            if end > hole_end:
-                kept.append((hole_end + 1, end))
-        out = kept
-    return out
-
-
 def dump_ranges(root, crash):
     """System RAM the dump covers: all of it but the low 1 MiB and the crash regions."""
-    ram = [(region.start, region.end) for region in system_ram(top_level_iomem(root))]
+    ram = spans(iomem.system_ram(iomem.read_addresses(root, "a crash load")))
     return subtract(ram, [(0, LOW_MEMORY_END - 1)] + list(crash))
 
 
@@ -171,4 +159,4 @@ def elf_contents(root, crash):
 
 
 __all__ = ("KernelMapping", "cpu_notes", "crash_regions", "dump_ranges", "elf_contents", "kernel_mapping",
-           "parse_kcore_headers", "subtract", "vmcoreinfo_note")
+           "parse_kcore_headers", "vmcoreinfo_note")

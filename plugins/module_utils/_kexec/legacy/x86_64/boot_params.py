@@ -10,16 +10,20 @@ arch/x86/include/uapi/asm/bootparam.h and Documentation/arch/x86/zero-page.rst
 * the setup header, copied from the new kernel's file (boot.rst: 0x1f1 to the
   header's end), then the loader's fields: type_of_loader, code32_start,
   cmd_line_ptr, ramdisk_image/size with their ext_ high halves;
-* the e820 table the new kernel will trust for its memory;
+* the e820 table the new kernel will trust for its memory: its first 128
+  entries (what the zero page holds); :func:`e820_extension` packs the rest
+  for a SETUP_E820_EXT setup_data node (setup_data.py);
 * from the running boot (``/sys/kernel/boot_params/data``): acpi_rsdp_addr, so
   the kernel finds ACPI without scanning (on EFI hosts it could not); the first
   0x40 bytes of screen_info (console geometry, or the EFI framebuffer); and
   hardware_subarch;
 * on EFI hosts, what efi.py found: the RSDP (from systab where the running
-  value is 0), and where EFI runtime can be handed on, efi_info, secure_boot
-  and hdr.setup_data pointing at the EFI memory map and SETUP_EFI setup_data
-  that plan.py places after the command line, so the new kernel keeps EFI
-  runtime services as after kexec_file.
+  value is 0), and where EFI runtime can be handed on, efi_info and
+  secure_boot, pointing at the EFI memory map that plan.py places after the
+  command line, so the new kernel keeps EFI runtime services as after
+  kexec_file;
+* hdr.setup_data: the first node of the setup_data list plan.py places after
+  the command line (setup_data.Tail), or 0.
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ from __future__ import annotations
 import os
 import struct
 
-from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._io import read_regular
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.bzimage import HEADER_START
 
@@ -59,19 +62,21 @@ def _lo_hi(value):
     return value & 0xffffffff, value >> 32
 
 
+def e820_extension(e820):
+    """SETUP_E820_EXT's payload: the ``e820`` entries past the zero page's 128, packed; b"" when all fit."""
+    return b"".join(E820_ENTRY.pack(*entry) for entry in e820[E820_MAX_ENTRIES_ZEROPAGE:])
+
+
 def build(header, e820, cmd_line_ptr, initrd_address=0, initrd_size=0, kernel_address=0, running=None,
-          firmware=None, efi_address=0):
+          firmware=None, efi_map_address=0, setup_data=0):
     """boot_params bytes (4096) for ``header`` (a bzimage.SetupHeader).
 
-    ``e820``: (address, size, type) triples, at most 128. ``running``: the
-    running boot's zero page, or None where it is not exposed. ``firmware``:
-    an efi.Firmware on EFI hosts, whose runtime data the caller places at the
-    physical ``efi_address``; None on BIOS hosts.
+    ``e820``: (address, size, type) triples; the first 128 go into the page.
+    ``running``: the running boot's zero page, or None where it is not
+    exposed. ``firmware``: an efi.Firmware on EFI hosts, whose EFI memory map
+    the caller places at the physical ``efi_map_address``; None on BIOS hosts.
+    ``setup_data``: the physical address of the first setup_data node, or 0.
     """
-    if len(e820) > E820_MAX_ENTRIES_ZEROPAGE:
-        raise KexecError("the memory map has %d entries; the zero page holds %d (more would need "
-                         "SETUP_E820_EXT setup_data, which this loader does not write)"
-                         % (len(e820), E820_MAX_ENTRIES_ZEROPAGE))
     page = bytearray(SIZE)
     copied = header.header_bytes()
     page[HEADER_START:HEADER_START + len(copied)] = copied
@@ -86,8 +91,9 @@ def build(header, e820, cmd_line_ptr, initrd_address=0, initrd_size=0, kernel_ad
     lo, hi = _lo_hi(initrd_size)
     struct.pack_into("<I", page, RAMDISK_SIZE, lo)
     struct.pack_into("<I", page, EXT_RAMDISK_SIZE, hi)
-    page[E820_ENTRIES] = len(e820)
-    for index, entry in enumerate(e820):
+    in_page = e820[:E820_MAX_ENTRIES_ZEROPAGE]
+    page[E820_ENTRIES] = len(in_page)
+    for index, entry in enumerate(in_page):
         E820_ENTRY.pack_into(page, E820_TABLE + index * E820_ENTRY.size, *entry)
     if running is not None and len(running) >= SIZE:
         page[SCREEN_INFO:SCREEN_INFO + SCREEN_INFO_SIZE] = running[SCREEN_INFO:SCREEN_INFO + SCREEN_INFO_SIZE]
@@ -96,10 +102,10 @@ def build(header, e820, cmd_line_ptr, initrd_address=0, initrd_size=0, kernel_ad
     if firmware is not None:
         struct.pack_into("<Q", page, ACPI_RSDP_ADDR, firmware.rsdp)
     if firmware is not None and firmware.runtime is not None:
-        efi_info = firmware.runtime.efi_info(efi_address)
+        efi_info = firmware.runtime.efi_info(efi_map_address)
         page[EFI_INFO:EFI_INFO + len(efi_info)] = efi_info
         page[SECURE_BOOT] = firmware.runtime.secure_boot
-        struct.pack_into("<Q", page, SETUP_DATA, firmware.runtime.setup_data(efi_address))
+    struct.pack_into("<Q", page, SETUP_DATA, setup_data)
     # sentinel stays 0: a non-zero sentinel makes the kernel wipe fields it thinks a loader forgot.
     return bytes(page)
 
@@ -118,5 +124,5 @@ def read_running(root):
 
 __all__ = (
     "ACPI_RSDP_ADDR", "E820_MAX_ENTRIES_ZEROPAGE", "EFI_INFO", "LOADER_KEXEC", "SECURE_BOOT", "SETUP_DATA", "SIZE",
-    "build", "read_running",
+    "build", "e820_extension", "read_running",
 )

@@ -52,18 +52,12 @@ HEX = re.compile(r"0x[0-9a-fA-F]{1,16}\Z")
 
 EFI_INFO = struct.Struct("<8I")  # efi_info at boot_params 0x1c0, 32 bytes
 DESCRIPTOR = struct.Struct("<IIQQQQ")  # efi_memory_desc_t: type, pad, phys_addr, virt_addr, num_pages, attribute
-SETUP_DATA = struct.Struct("<QII")  # struct setup_data: next, type, len
 EFI_SETUP_DATA = struct.Struct("<QQQQ64x")  # struct efi_setup_data: fw_vendor, __unused, tables, smbios, reserved[8]
-SETUP_EFI = 4
 EL64 = b"EL64"
 EL32 = b"EL32"
 MEMDESC_VERSION = 1
 EFI_INVALID_TABLE_ADDR = (1 << 64) - 1  # what the kernel passes for a table the firmware does not have
 WHAT = "EFI sysfs file"
-
-
-def _align16(size):
-    return (size + 15) & ~15
 
 
 def _read(root, path):
@@ -154,9 +148,9 @@ def read_runtime_map(root):
 class Runtime:
     """The EFI runtime state handed on: the running efi_info, secure_boot, the runtime map and SETUP_EFI.
 
-    Its bytes (:meth:`data`: the descriptors, padded to 16 bytes, then the
-    setup_data) go into the boot_params segment at a physical address the
-    planner chooses; :meth:`efi_info` and :meth:`setup_data` point at them.
+    The planner places :meth:`memory_map` and a SETUP_EFI node holding
+    :meth:`setup_efi` in the boot_params segment (setup_data.Tail);
+    :meth:`efi_info` points at the map.
     """
 
     def __init__(self, running_info, secure_boot, descriptors, fw_vendor, tables, smbios):
@@ -171,28 +165,21 @@ class Runtime:
     def map_size(self):
         return len(self.descriptors) * DESCRIPTOR.size
 
-    @property
-    def size(self):
-        return _align16(self.map_size) + SETUP_DATA.size + EFI_SETUP_DATA.size
-
     def efi_info(self, address):
-        """efi_info (32 bytes) for :meth:`data` placed at ``address``: the running one's signature, system
+        """efi_info (32 bytes) for :meth:`memory_map` placed at ``address``: the running one's signature, system
         table and descriptor version, with our map's address, size and descriptor size."""
         signature, systab, _size, version, _map, _map_size, systab_hi, _map_hi = self.running_info
         return EFI_INFO.pack(signature, systab, DESCRIPTOR.size, version, address & 0xffffffff, self.map_size,
                              systab_hi, address >> 32)
 
-    def setup_data(self, address):
-        """The physical address of the SETUP_EFI setup_data in :meth:`data` placed at ``address``."""
-        return address + _align16(self.map_size)
+    def memory_map(self):
+        """The runtime regions as EFI memory descriptors."""
+        return b"".join(DESCRIPTOR.pack(kind, 0, phys, virt, pages, attribute)
+                        for kind, phys, virt, pages, attribute in self.descriptors)
 
-    def data(self):
-        """The descriptors, padding to 16 bytes, and the setup_data (the only one: next is 0)."""
-        descriptors = b"".join(DESCRIPTOR.pack(kind, 0, phys, virt, pages, attribute)
-                               for kind, phys, virt, pages, attribute in self.descriptors)
-        return (descriptors.ljust(_align16(self.map_size), b"\0")
-                + SETUP_DATA.pack(0, SETUP_EFI, EFI_SETUP_DATA.size)
-                + EFI_SETUP_DATA.pack(self.fw_vendor, 0, self.tables, self.smbios))
+    def setup_efi(self):
+        """SETUP_EFI's payload (struct efi_setup_data): the physical fw_vendor, tables and SMBIOS addresses."""
+        return EFI_SETUP_DATA.pack(self.fw_vendor, 0, self.tables, self.smbios)
 
 
 class Firmware:

@@ -14,37 +14,42 @@ Placement follows the kernel's own kexec_file bzImage loader
   below ``pref_address`` (LOAD_PHYSICAL_ADDR) would decompress itself there,
   outside a crash region;
 * initrd: at or above 16 MiB;
-* boot_params with the command line right after it, and on EFI hosts that
-  hand EFI runtime on, the EFI memory map and SETUP_EFI setup_data after that
-  (efi.py), 16-aligned as kexec_file lays them out: at or above 0x3000;
+* boot_params with the command line right after it, then 16-aligned (as
+  kexec_file lays it out) the EFI memory map on EFI hosts that hand EFI
+  runtime on (efi.py) and the setup_data list (setup_data.py): SETUP_E820_EXT
+  with the memory map's entries past 128, SETUP_EFI; at or above 0x3000;
 * the entry stub (stub.py): one page;
 * crash loads only: the ELF core header (elfcore.py), and ``elfcorehdr=`` first
   on the command line (as kexec_file does, so it never lands after ``--``);
   on EFI hosts that cannot hand EFI runtime on, ``acpi_rsdp=`` right after it,
   as kexec-tools adds it, for capture kernels that do not read acpi_rsdp_addr.
 
-Normal loads take free RAM from the firmware memory map; the segments are
-copied to their places only at the kexec, when nothing else runs. Crash loads
-take everything from the highest ``Crash kernel`` range, leaving its bottom
-to the kernel, which allocates its control pages and identity-map page tables
-there at load time (kimage_alloc_crash_control_pages, from the region's start
-upwards). The capture kernel's e820 holds the low 1 MiB, the ACPI, NVS and
-reserved ranges, any low crash range, and the crash region minus the ELF
-header (arch/x86/kernel/crash.c crash_setup_memmap_entries), so it touches no
-memory the dump needs.
+Normal loads take free RAM where the firmware memory map and the running
+kernel's /proc/iomem both say System RAM (memmap.kexec_ram: not in a
+``memmap=`` region, above ``mem=`` or in driver-managed RAM, as kexec_file);
+the segments are copied to their places only at the kexec, when nothing else
+runs. The new kernel's e820 is the firmware map, as kexec_file gives it.
+
+Crash loads take everything from the highest ``Crash kernel`` range, leaving
+its bottom to the kernel, which allocates its control pages and identity-map
+page tables there at load time (kimage_alloc_crash_control_pages, from the
+region's start upwards). The capture kernel's e820 holds the low 1 MiB, the
+ACPI, NVS and reserved ranges, any low crash range, and the crash region minus
+the ELF header (arch/x86/kernel/crash.c crash_setup_memmap_entries), so it
+touches no memory the dump needs.
 """
 
 from __future__ import annotations
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
-from ansible_collections.kernel.kexec.plugins.module_utils._host import memmap
+from ansible_collections.kernel.kexec.plugins.module_utils._host import iomem, memmap
 from ansible_collections.kernel.kexec.plugins.module_utils._io import read_whole
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import bzimage, ramdisk
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy import crash_sources, elfcore
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.segments import (
     PAGE_SIZE, MemoryHoles, Segment, check_segments, describe, page_align,
 )
-from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import boot_params, efi, stub
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import boot_params, efi, setup_data, stub
 
 MIN_BOOTPARAM_ADDR = 0x3000
 MIN_KERNEL_LOAD_ADDR = 0x100000
@@ -84,7 +89,7 @@ def control_reserve(firmware):
     for the control code, the top levels, ACPI tables and the vmcoreinfo copy;
     never less than 1 MiB.
     """
-    top = max([region.end + 1 for region in memmap.system_ram(firmware)] or [GIB])
+    top = max([region.end + 1 for region in iomem.system_ram(firmware)] or [GIB])
     pages = -(-top // GIB) + -(-top // (512 * GIB)) + 32
     return max(1 << 20, page_align(pages * PAGE_SIZE))
 
@@ -101,10 +106,33 @@ def capture_e820(firmware, crash_regions, region, elf_mem, elf_size):
             entries.append((item.start, item.end - item.start + 1, kind))
     for low_start, low_end in crash_regions[:-1]:
         entries.append((low_start, low_end - low_start + 1, memmap.E820_RAM))
-    for start, end in crash_sources.subtract([region], [(elf_mem, elf_mem + elf_size - 1)]):
+    for start, end in memmap.subtract([region], [(elf_mem, elf_mem + elf_size - 1)]):
         if end - start + 1 >= PAGE_SIZE:
             entries.append((start, end - start + 1, memmap.E820_RAM))
     return sorted(entries)
+
+
+def params_tail(e820, runtime):
+    """What follows the command line: the EFI memory map where EFI runtime is handed on, then setup_data."""
+    nodes = []
+    extension = boot_params.e820_extension(e820)
+    if extension:
+        nodes.append((setup_data.SETUP_E820_EXT, extension))
+    if runtime:
+        nodes.append((setup_data.SETUP_EFI, runtime.setup_efi()))
+    return setup_data.Tail(runtime.memory_map() if runtime else b"", nodes)
+
+
+def describe_params(e820, runtime, tail):
+    """What the boot_params segment holds, for the segment table."""
+    extra = len(e820) - boot_params.E820_MAX_ENTRIES_ZEROPAGE
+    parts = ["boot_params (zero page, %d e820 entries%s)"
+             % (len(e820), ", %d of them in SETUP_E820_EXT" % extra if extra > 0 else ""), "the command line"]
+    if runtime:
+        parts.append("the EFI memory map (%d descriptors)" % len(runtime.descriptors))
+    if tail.nodes:
+        parts.append("%s setup_data" % tail.describe())
+    return "%s and %s" % (", ".join(parts[:-1]), parts[-1])
 
 
 def plan(root, kernel, initrd, cmdline, crash):
@@ -138,7 +166,7 @@ def plan(root, kernel, initrd, cmdline, crash):
         holes = MemoryHoles([(region[0] + reserve, region[1])])
         lowest = region[0]
     else:
-        holes = MemoryHoles([(item.start, item.end) for item in memmap.system_ram(firmware)])
+        holes = MemoryHoles(memmap.kexec_ram(firmware, iomem.read_addresses(root, "placing the segments")))
         lowest = 0
         region = None
 
@@ -163,26 +191,23 @@ def plan(root, kernel, initrd, cmdline, crash):
     if len(line) > header.cmdline_size:
         raise KexecError("command line is %d bytes; %s accepts at most %d (its cmdline_size): drop arguments"
                          % (len(line), kernel, header.cmdline_size))
-    params_size = boot_params.SIZE + len(line) + 1
-    efi_offset = (params_size + 15) & ~15  # the EFI memory map and setup_data, where EFI runtime is handed on
     runtime = host_efi.runtime if host_efi else None
-    if runtime:
-        params_size = efi_offset + runtime.size
+    tail = params_tail(e820, runtime)
+    tail_offset = setup_data.align(boot_params.SIZE + len(line) + 1)
+    params_size = tail_offset + tail.size
     params_mem = holes.take("boot_params", page_align(params_size), minimum=max(MIN_BOOTPARAM_ADDR, lowest))
     stub_mem = holes.take("entry stub", stub.PAGE, minimum=max(MIN_BOOTPARAM_ADDR, lowest))
+    tail_mem = params_mem + tail_offset
     params = boot_params.build(header, e820, params_mem + boot_params.SIZE, initrd_mem, len(initrd_data),
-                               kernel_mem, running, host_efi, params_mem + efi_offset)
+                               kernel_mem, running, host_efi, tail_mem, tail.first(tail_mem))
     params += line + b"\0"
-    what = "boot_params (zero page, %d e820 entries) and the command line" % len(e820)
-    if runtime:
-        params = params.ljust(efi_offset, b"\0") + runtime.data()
-        what = ("boot_params (zero page, %d e820 entries), the command line, the EFI memory map (%d descriptors) "
-                "and SETUP_EFI setup_data" % (len(e820), len(runtime.descriptors)))
+    if tail.size:
+        params = params.ljust(tail_offset, b"\0") + tail.data(tail_mem)
     entry = kernel_mem + bzimage.ENTRY_64_OFFSET
     segments += [
         Segment("kernel", kernel_data, kernel_mem, page_align(max(header.init_size, len(kernel_data))),
                 "%s: compressed kernel, room to decompress (init_size %#x)" % (kernel, header.init_size)),
-        Segment("boot_params", params, params_mem, page_align(params_size), what),
+        Segment("boot_params", params, params_mem, page_align(params_size), describe_params(e820, runtime, tail)),
         Segment("stub", stub.build(stub_mem, params_mem, entry), stub_mem, stub.PAGE,
                 "entry stub: GDT, segments, stack, rsi=%#x, jump to %#x" % (params_mem, entry)),
     ]
@@ -194,4 +219,4 @@ def plan(root, kernel, initrd, cmdline, crash):
     return result
 
 
-__all__ = ("LegacyPlan", "capture_e820", "control_reserve", "plan")
+__all__ = ("LegacyPlan", "capture_e820", "control_reserve", "describe_params", "params_tail", "plan")

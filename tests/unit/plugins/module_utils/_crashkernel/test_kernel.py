@@ -12,7 +12,7 @@ from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel.kernel i
 )
 from ansible_collections.kernel.kexec.plugins.module_utils._crashkernel.value import reserved_bytes
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
-from ansible_collections.kernel.kexec.plugins.module_utils._host.state import parse_iomem
+from ansible_collections.kernel.kexec.plugins.module_utils._host.iomem import parse as parse_iomem
 
 from ...fakes import host as fakes
 

@@ -6,27 +6,9 @@ import pytest
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._host import state
-from ansible_collections.kernel.kexec.plugins.module_utils._host.state import (
-    KernelState, Region, parse_iomem, parse_lockdown,
-)
+from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState, parse_lockdown
 
 from ...fakes import host as fakes
-
-
-def test_parse_iomem_reads_nested_regions_with_inclusive_ends():
-    regions = parse_iomem(fakes.IOMEM + "not a region line\n0-\n")
-    by_name = {}
-    for region in regions:
-        by_name.setdefault(region.name, []).append(region)
-    assert len(regions) == 11
-    assert [(r.start, r.end) for r in by_name["Crash kernel"]] == [fakes.CRASH_LOW, fakes.CRASH_HIGH]
-    assert [r.size for r in by_name["Crash kernel"]] == [128 << 20, 16 << 20]
-    assert by_name["System ROM"][0].as_dict() == {"start": 0xf0000, "end": 0xfffff, "size": 0x10000}
-    assert by_name["System RAM"][-1].start == 0x100000000  # more than 8 hex digits
-
-
-def test_region_of_one_byte():
-    assert Region(0x1000, 0x1000, "x").size == 1
 
 
 @pytest.mark.parametrize("text, mode", [

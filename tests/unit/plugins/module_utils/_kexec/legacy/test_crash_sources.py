@@ -64,3 +64,40 @@ def test_elf_contents_map_ram_through_the_direct_map(tmp_path):
     assert loads[0].what == "kernel text" and loads[0].vaddr == fakes.TEXT_VADDR
     assert [(load.paddr, load.vaddr - load.paddr) for load in loads[1:]] == [
         (0x100000, fakes.PAGE_OFFSET), (0x7f000000, fakes.PAGE_OFFSET)]
+
+
+# A 2 GiB guest with QEMU's virtio-mem device (256 MiB plugged, in two 128 MiB blocks) at 4 GiB, and CXL
+# memory that dax/kmem onlined below a Soft Reserved window: the kernel's walk finds both.
+DRIVER_MANAGED = """\
+100000000-13fffffff : virtio0
+  100000000-107ffffff : System RAM (virtio_mem)
+  108000000-10fffffff : System RAM (virtio_mem)
+140000000-17fffffff : Soft Reserved
+  140000000-17fffffff : dax0.0
+    140000000-17fffffff : System RAM (kmem)
+"""
+
+
+def test_dump_ranges_take_driver_managed_ram_below_a_device_or_window(tmp_path):
+    root = fakes.host(tmp_path)
+    fakes.write(root, "proc/iomem", fakes.iomem() + DRIVER_MANAGED)
+    ranges = crash_sources.dump_ranges(root, crash_sources.crash_regions(root))
+    assert ranges == [(0x100000, 0x6effffff), (0x7f000000, 0x7ffdffff),
+                      (0x100000000, 0x107ffffff), (0x108000000, 0x10fffffff), (0x140000000, 0x17fffffff)]
+
+
+def test_ram_inside_system_ram_is_not_dumped_twice(tmp_path):
+    """Kernel code, Crash kernel and a driver's RAM inside firmware RAM lie in a System RAM parent: the walk
+    takes the parent once and goes on after its end."""
+    root = fakes.host(tmp_path)
+    fakes.write(root, "proc/iomem", fakes.iomem().replace(
+        "7ffe0000-7fffffff : Reserved", "  40000000-47ffffff : System RAM (kmem)\n7ffe0000-7fffffff : Reserved"))
+    assert crash_sources.dump_ranges(root, crash_sources.crash_regions(root)) == [
+        (0x100000, 0x6effffff), (0x7f000000, 0x7ffdffff)]
+
+
+def test_dump_ranges_need_the_addresses(tmp_path):
+    root = fakes.host(tmp_path)
+    fakes.write(root, "proc/iomem", "00000000-00000000 : System RAM\n")
+    with pytest.raises(KexecError, match="shows no addresses: a crash load needs root"):
+        crash_sources.dump_ranges(root, [fakes.CRASH])

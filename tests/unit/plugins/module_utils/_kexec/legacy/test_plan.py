@@ -219,3 +219,49 @@ def test_an_initrd_the_host_cannot_hold_is_refused_before_the_plan_reads_it(tmp_
         x86_plan.plan(root, files[0], files[1], CMDLINE, crash=crash)
     assert info.value.msg.startswith("initrd %s is 8192.0 MiB" % files[1]) and words in info.value.msg
     assert reads.of(os.stat(files[1])) == [0]
+
+
+def test_crash_header_covers_plugged_virtio_mem(tmp_path, files):
+    """QEMU's virtio-mem with 256 MiB plugged: its System RAM (virtio_mem) lies below the virtio0 device
+    and is not in the firmware map; the ELF core header has a PT_LOAD for each plugged block."""
+    root = fakes.host(tmp_path / "host")
+    fakes.write(root, "proc/iomem", fakes.iomem() + (
+        "100000000-13fffffff : virtio0\n"
+        "  100000000-107ffffff : System RAM (virtio_mem)\n"
+        "  108000000-10fffffff : System RAM (virtio_mem)\n"))
+    elf = by_name(x86_plan.plan(root, files[0], files[1], CMDLINE, crash=True))["elfcorehdr"]
+    loads = [(p["paddr"], p["paddr"] + p["memsz"] - 1) for p in read_core(elf.data)[1] if p["type"] == 1]
+    assert (0x100000000, 0x107ffffff) in loads and (0x108000000, 0x10fffffff) in loads
+    assert all(p["vaddr"] == fakes.PAGE_OFFSET + p["paddr"] for p in read_core(elf.data)[1][4:])
+
+
+# The running kernel's /proc/iomem where the firmware map says RAM up to 0x7ffdffff but the kernel keeps the
+# top for something else: each must keep every segment of a normal load out of 0x7c000000-0x7ffdffff.
+KEPT_OUT = {
+    "memmap=64M$0x7c000000": "7c000000-7ffdffff : Reserved\n",
+    "memmap=64M!0x7c000000": "7c000000-7ffdffff : Persistent Memory (legacy)\n  7c000000-7ffdffff : namespace0.0\n",
+    "pmem as System RAM (kmem)": ("7c000000-7ffdffff : Persistent Memory (legacy)\n  7c000000-7ffdffff : dax0.0\n"
+                                  "    7c000000-7ffdffff : System RAM (kmem)\n"),
+    "mem=1984M": "",
+}
+
+
+@pytest.mark.parametrize("kept", sorted(KEPT_OUT))
+def test_normal_segments_stay_in_what_the_running_kernel_calls_system_ram(tmp_path, files, kept):
+    root = fakes.host(tmp_path / "host")
+    text = fakes.iomem().replace("00100000-7ffdffff : System RAM", "00100000-7bffffff : System RAM")
+    reserved = "7ffe0000-7fffffff : Reserved"
+    fakes.write(root, "proc/iomem", text.replace(reserved, KEPT_OUT[kept] + reserved))
+    result = x86_plan.plan(root, files[0], files[1], CMDLINE, crash=False)
+    assert all(seg.end <= 0x7c000000 for seg in result.segments), result.describe()
+    assert by_name(result)["kernel"].end == 0x7c000000  # top-down, right below the kept range
+    # The new kernel is told the firmware's map, as kexec_file tells it; memmap= comes from its command line.
+    assert e820_of(by_name(result)["boot_params"].data) == [
+        (start, end - start + 1, 1 if kind == "System RAM" else 2) for start, end, kind in fakes.FIRMWARE]
+
+
+def test_normal_segments_need_the_running_kernels_memory_map(tmp_path, files):
+    root = fakes.host(tmp_path / "host")
+    fakes.write(root, "proc/iomem", "00000000-00000000 : System RAM\n")
+    with pytest.raises(KexecError, match="shows no addresses: placing the segments needs root"):
+        x86_plan.plan(root, files[0], files[1], CMDLINE, crash=False)
