@@ -12,7 +12,9 @@ stops right before the syscall, so it runs every check a real run does.
 Method ``auto`` follows kexec-tools' policy: kexec_file_load first; the legacy
 kexec_load only where the file syscall is missing or refuses the image format
 (ENOSYS, EINVAL, ENOEXEC, EOPNOTSUPP), never after a signature refusal and
-never under lockdown (which refuses kexec_load anyway).
+never where method legacy itself is refused (legacy_refusal: lockdown, which
+refuses kexec_load anyway, a confidential guest, a crash load on a kernel
+that may keep data in the low 1 MiB).
 
 Method ``legacy`` builds the kexec_load segments itself (legacy/: the
 kernel's segment rules in segments.py, the ELF core header in elfcore.py,
@@ -48,8 +50,8 @@ from ansible_collections.kernel.kexec.plugins.module_utils._io import open_regul
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import image as kernel_image, syscalls
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import ramdisk
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.segments import describe as describe_segments
-from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import plan as x86_64_plan
-from ansible_collections.kernel.kexec.plugins.module_utils._kexec.methods import METHODS
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import low_memory, plan as x86_64_plan
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.methods import METHODS, confidential_guest_refusal
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.digests import DigestCache
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.record import (
     current_load, remove_record, write_record,
@@ -198,18 +200,26 @@ class Kexec:
                              "/sys/kernel/kexec_crash_size is 0): boot with crashkernel= first, for example "
                              "with kernel.kexec.kdump_reserve")
         if request.method == "legacy":
-            self.check_legacy_possible()
+            self.check_legacy_possible(crash)
         else:
             kernel_image.check_for_file_load(plan["_image"], plan["cmdline"], self.arch.name)
 
-    def check_legacy_possible(self):
-        """Refuse method legacy where it cannot work, before anything is built."""
+    def legacy_refusal(self, crash):
+        """Why method legacy cannot load here now, before anything is built; None where it can."""
         if not METHODS["legacy"].supports(self.arch.name):
-            raise KexecError("method legacy builds kexec_load segments for %s only; on %s use method=file"
-                             % (", ".join(METHODS["legacy"].arches), self.arch.name))
+            return ("method legacy builds kexec_load segments for %s only; on %s use method=file"
+                    % (", ".join(METHODS["legacy"].arches), self.arch.name))
         if self.state.locked_down:
-            raise KexecError("kernel lockdown (%s) refuses the legacy kexec_load; use method=file with a "
-                             "signed kernel" % self.state.lockdown)
+            return "kernel lockdown (%s) refuses the legacy kexec_load; use method=file with a signed kernel" % (
+                self.state.lockdown)
+        # Method legacy builds for x86_64 alone (checked above), so its crash rule is x86_64's.
+        return confidential_guest_refusal(self.state) or (low_memory.crash_refusal(self.state) if crash else None)
+
+    def check_legacy_possible(self, crash):
+        """Refuse method legacy where it cannot work, before anything is built."""
+        reason = self.legacy_refusal(crash)
+        if reason:
+            raise KexecError(reason)
 
     def _crash_memory(self):
         return bool(self.state.crash_regions()) or bool(self.state.kexec_crash_size)
@@ -316,7 +326,8 @@ class Kexec:
             self._load_file(request, plan)
             return "file", "kexec_file_load accepted the image", None
         except SyscallError as exc:
-            if not (request.method == "auto" and exc.errno in FALLBACK_ERRNOS and self._legacy_fallback_allowed()):
+            if not (request.method == "auto" and exc.errno in FALLBACK_ERRNOS
+                    and self.legacy_refusal(request.crash) is None):
                 raise
             refusal = exc
         try:
@@ -331,10 +342,6 @@ class Kexec:
         return "legacy", ("kexec_file_load refused the image with %s; method auto fell back to kexec_load "
                           "(it does on ENOSYS, EINVAL, ENOEXEC and EOPNOTSUPP)"
                           % refusal.extra["errno_name"]), legacy
-
-    def _legacy_fallback_allowed(self):
-        """Never under lockdown (it refuses kexec_load too), never where no segments can be built."""
-        return METHODS["legacy"].supports(self.arch.name) and not self.state.locked_down
 
     def _load_file(self, request, plan):
         flags = syscalls.KEXEC_FILE_ON_CRASH if request.crash else 0

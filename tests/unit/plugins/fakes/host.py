@@ -216,6 +216,18 @@ class FakeHost:
             self.write(SECURE_BOOT_VAR, secure_boot)
         return self
 
+    def cpu_flags(self, *flags):
+        """Write /proc/cpuinfo for two CPUs with ``flags`` (besides a few every x86_64 CPU has), as x86 shows it."""
+        line = " ".join(("fpu", "pae", "lm") + flags)
+        self.write("proc/cpuinfo", "".join("processor\t: %d\nvendor_id\t: GenuineIntel\nflags\t\t: %s\nbugs\t\t: "
+                                            "spectre_v1\n\n" % (cpu, line) for cpu in range(2)))
+        return self
+
+    def sev_snp_guest(self, path="sys/devices/platform/sev-guest"):
+        """Make the tree an AMD SEV-SNP guest's: the directory its kernel makes only there."""
+        os.makedirs(self.path(path), exist_ok=True)
+        return self
+
     def kernel(self, release=RELEASE):
         return self.path("boot/vmlinuz-%s" % release)
 

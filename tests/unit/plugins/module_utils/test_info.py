@@ -124,6 +124,19 @@ def test_gather_says_why_each_method_cannot_load(tmp_path, host_fields, machine,
     assert gather(fakes.fake_host(tmp_path, **host_fields).root, machine=machine)["method_reasons"] == reasons
 
 
+@pytest.mark.parametrize("make_guest, guest", [
+    (lambda host: host.cpu_flags("tdx_guest"), "Intel TDX"),
+    (lambda host: host.sev_snp_guest(), "AMD SEV-SNP"),
+], ids=["tdx", "sev-snp"])
+def test_gather_in_a_confidential_guest_offers_the_file_syscall_only(tmp_path, make_guest, guest):
+    host = fakes.fake_host(tmp_path)
+    make_guest(host)
+    facts = gather(host.root, machine="x86_64")
+    assert facts["methods"] == ["file"]
+    assert facts["method_reasons"]["legacy"].startswith("this is an %s guest: " % guest)
+    assert facts["method_reasons"]["legacy"].endswith("; use method=file")
+
+
 @pytest.mark.parametrize("efi, machine, firmware", [
     (True, "x86_64", "efi"),
     (False, "x86_64", "bios"),
