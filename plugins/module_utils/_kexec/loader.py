@@ -199,6 +199,7 @@ class Kexec:
             raise KexecError("no crash kernel memory is reserved (no 'Crash kernel' in /proc/iomem, "
                              "/sys/kernel/kexec_crash_size is 0): boot with crashkernel= first, for example "
                              "with kernel.kexec.kdump_reserve")
+        kernel_image.check_paging(plan["_image"], self.arch.name, self.state.five_level_paging)
         if request.method == "legacy":
             self.check_legacy_possible(crash)
         else:

@@ -1,6 +1,6 @@
 """Hosts where a load would start but end badly, refused before any syscall with the reason: a crash load by
-method legacy on a kernel that may keep data in the low 1 MiB, method legacy in a confidential guest (AMD
-SEV-SNP, Intel TDX)."""
+method legacy on a kernel that may keep data in the low 1 MiB, an image that cannot start under the running
+kernel's 5-level paging, method legacy in a confidential guest (AMD SEV-SNP, Intel TDX)."""
 
 import errno
 import os
@@ -10,6 +10,7 @@ import pytest
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, SyscallError
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.syscalls import ARCHES
 
+from ...fakes import host as fakes
 from .test_loader_legacy import request
 
 X86_64 = ARCHES["x86_64"]
@@ -67,6 +68,34 @@ def test_auto_does_not_fall_back_to_a_legacy_crash_load_that_would_lose_the_low_
         kexec.ensure_loaded(request(legacy_host, kind="crash"))
     assert refused.value.call == "kexec_file_load" and refused.value.errno == errno.EINVAL
     assert [call[0] for call in kernel.recorder.calls] == [X86_64.kexec_file_load]
+
+
+# --- 5-level paging ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["legacy", "file", "auto"])
+@pytest.mark.parametrize("kind", ["default", "crash"])
+def test_an_image_without_xlf_5level_is_refused_under_5_level_paging(kexec, legacy_host, fake_syscall, method, kind):
+    legacy_host.cpu_flags("la57")
+    fakes.write_bzimage(legacy_host.kernel(), xloadflags=0x1f)  # KERNEL_64 .. EFI_KEXEC, no XLF_5LEVEL
+    with pytest.raises(KexecError) as refused:
+        kexec.ensure_loaded(request(legacy_host, method=method, kind=kind))
+    assert refused.value.msg == (
+        "%s cannot start on this host: the running kernel uses 5-level paging (la57 in /proc/cpuinfo), which a kexec "
+        "keeps on, and the image's xloadflags 0x1f lack XLF_5LEVEL (it cannot switch to 4-level paging itself); load "
+        "a newer kernel, or boot the running one with no5lvl" % legacy_host.kernel())
+    assert fake_syscall.calls == []
+
+
+@pytest.mark.parametrize("method", ["legacy", "file"])
+def test_an_image_with_xlf_5level_loads_under_5_level_paging(kexec, legacy_host, kernel, method):
+    legacy_host.cpu_flags("la57")
+    assert kexec.ensure_loaded(request(legacy_host, method=method))["method"] == method
+
+
+def test_an_image_without_xlf_5level_loads_under_4_level_paging(kexec, legacy_host, kernel):
+    legacy_host.cpu_flags("pae")
+    fakes.write_bzimage(legacy_host.kernel(), xloadflags=0x03)
+    assert kexec.ensure_loaded(request(legacy_host, method="file"))["method"] == "file"
 
 
 # --- confidential guests ------------------------------------------------------------------------------------------
