@@ -157,13 +157,20 @@ class Kexec:
 
     def _checked_digests(self, paths, crash, compute=True):
         """(the kernel's KernelImage, {name: sha256}) of ``paths`` ({"kernel": path, "initrd": path}; a None or
-        missing one is left out), each file through one descriptor.
+        missing one is left out), each file through one descriptor (_checked_files). With ``compute`` false a
+        digest the cache lacks is None (the legacy plan's read gives it)."""
+        with self._checked_files(paths, crash) as (image, handles):
+            return image, self._digests_of(paths, handles, compute)
 
-        Every file's cheap checks run before any file is hashed, on the descriptor it is
-        then hashed from: the kernel's header (image.examine, a bounded read: not a
-        kernel, truncated, larger than its header allows) and the initrd's size against
-        what the host can hold (ramdisk.check, fstat only). With ``compute`` false a
-        digest the cache lacks is None (the legacy plan's read gives it).
+    @contextlib.contextmanager
+    def _checked_files(self, paths, crash):
+        """(the kernel's KernelImage, {name: open file}) of ``paths`` as _checked_digests names them, open for the
+        ``with`` block.
+
+        Every file's cheap checks run before any file is hashed or loaded, on the
+        descriptor that is then hashed or loaded: the kernel's header (image.examine, a
+        bounded read: not a kernel, truncated, larger than its header allows) and the
+        initrd's size against what the host can hold (ramdisk.check, fstat only).
         """
         image, handles = None, {}
         with contextlib.ExitStack() as stack:
@@ -177,8 +184,10 @@ class Kexec:
                     image = kernel_image.examine(path, handle, self.arch.name)
                 else:
                     ramdisk.check(self.root, path, handle, crash)
-            return image, dict((name, self.digests.of_open(paths[name], handle, compute))
-                               for name, handle in handles.items())
+            yield image, handles
+
+    def _digests_of(self, paths, handles, compute=True):
+        return dict((name, self.digests.of_open(paths[name], handle, compute)) for name, handle in handles.items())
 
     # --- checks the kernel would make, made first with a better message -----
 
@@ -325,6 +334,7 @@ class Kexec:
             return "legacy", "kexec_load with segments built by kernel.kexec (method legacy)", legacy
         try:
             self._load_file(request, plan)
+            self.digests.save()  # a file replaced since the plan was hashed again (check mode never gets here)
             return "file", "kexec_file_load accepted the image", None
         except SyscallError as exc:
             if not (request.method == "auto" and exc.errno in FALLBACK_ERRNOS
@@ -345,22 +355,28 @@ class Kexec:
                           % refusal.extra["errno_name"]), legacy
 
     def _load_file(self, request, plan):
+        """kexec_file_load of the plan's files, through the descriptors their digests are taken from.
+
+        The plan's descriptors are closed by now, so the files are opened and checked
+        again; each digest comes from the cache while the file is the version the plan
+        saw, else from hashing it on this descriptor, and the kernel reads the same
+        descriptors (from their start, wherever the hash left them). So the record names
+        the bytes the kernel got, even where a file was replaced since the plan.
+        """
+        paths = {"kernel": plan["kernel"], "initrd": plan["initrd"]}
         flags = syscalls.KEXEC_FILE_ON_CRASH if request.crash else 0
-        kernel_fd = os.open(plan["kernel"], os.O_RDONLY | os.O_CLOEXEC)
-        initrd_fd = -1
-        try:
-            if plan["initrd"]:
-                initrd_fd = os.open(plan["initrd"], os.O_RDONLY | os.O_CLOEXEC)
-            else:
-                flags |= syscalls.KEXEC_FILE_NO_INITRAMFS
-            syscalls.kexec_file_load(kernel_fd, initrd_fd, plan["cmdline"], flags, arch=self.arch)
-        except SyscallError as exc:
-            self._explain(exc, request.crash)
-            raise
-        finally:
-            os.close(kernel_fd)
-            if initrd_fd >= 0:
-                os.close(initrd_fd)
+        if not plan["initrd"]:
+            flags |= syscalls.KEXEC_FILE_NO_INITRAMFS
+        with self._checked_files(paths, request.crash) as (image, handles):
+            digests = self._digests_of(paths, handles)
+            initrd_fd = handles["initrd"].fileno() if "initrd" in handles else -1
+            try:
+                syscalls.kexec_file_load(handles["kernel"].fileno(), initrd_fd, plan["cmdline"], flags, arch=self.arch)
+            except SyscallError as exc:
+                self._explain(exc, request.crash)
+                raise
+        plan.update(_image=image, kernel_release=image.release, kernel_sha256=digests["kernel"],
+                    initrd_sha256=digests.get("initrd"))
 
     def _load_legacy(self, request, legacy):
         flags = syscalls.KEXEC_ON_CRASH if request.crash else 0

@@ -7,6 +7,7 @@ nothing touches the host's /boot, /proc, /sys or /run.
 import builtins
 import ctypes
 import errno
+import hashlib
 import os
 import struct
 
@@ -292,13 +293,24 @@ def fd_path(fd):
     return os.readlink("/proc/self/fd/%d" % fd) if fd >= 0 else None
 
 
+def fd_sha256(fd):
+    """sha256 of what the open descriptor ``fd`` holds, read from its start as kexec_file_load reads it."""
+    if fd < 0:
+        return None
+    digest, offset = hashlib.sha256(), 0
+    for block in iter(lambda: os.pread(fd, 1 << 20, offset), b""):
+        digest.update(block)
+        offset += len(block)
+    return digest.hexdigest()
+
+
 class FakeKernel:
     """on_call hook for the SyscallRecorder that acts like the kernel on a fake tree.
 
     A kexec_file_load or kexec_load that is about to succeed sets or clears
     sys/kernel/kexec_(crash_)loaded. While the call runs it also notes what the
-    file descriptors point at and the exact command line bytes, which are gone
-    once the call returns.
+    file descriptors point at, the sha256 of what they hold and the exact command
+    line bytes, which are gone once the call returns.
     """
 
     def __init__(self, host, recorder, arch):
@@ -323,6 +335,8 @@ class FakeKernel:
             self.loads.append({
                 "kernel": fd_path(args[0].value),
                 "initrd": fd_path(args[1].value),
+                "kernel_sha256": fd_sha256(args[0].value),
+                "initrd_sha256": fd_sha256(args[1].value),
                 "cmdline": ctypes.string_at(args[3], length) if length else None,
                 "flags": flags,
             })
