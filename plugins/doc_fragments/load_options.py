@@ -72,8 +72,8 @@ options:
         Refused in confidential guests (AMD SEV-SNP, Intel TDX), whose next kernel needs what only C(kexec_file_load)
         hands on. Crash loads are refused where the running kernel may keep data in the low 1 MiB, which the capture
         kernel reuses and its dump leaves out (kexec-tools and older kernels' C(kexec_file_load) back it up at the
-        crash, the legacy entry stub does not): before Linux 5.5, and on EFI boots before 5.13. The release's
-        major.minor decides, so a stable kernel that took the fix is refused too.
+        crash, the legacy entry stub does not), that is before Linux 5.5 and on EFI boots before 5.13. The
+        release's major.minor decides, so a stable kernel that took the fix is refused too.
         Check mode and diff show the segment table.
       - V(auto) uses C(kexec_file_load) and falls back to V(legacy) only when the file syscall is missing or
         refuses the image format (ENOSYS, EINVAL, ENOEXEC, EOPNOTSUPP), never after a signature refusal, under
