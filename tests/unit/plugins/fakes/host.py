@@ -38,6 +38,9 @@ IOMEM_NO_CRASH = "\n".join(line for line in IOMEM.splitlines() if "Crash kernel"
 
 GZIP_INITRD = b"\x1f\x8b\x08\x00" + bytes(2000)
 
+# FakeHost.confidential_guest's kinds and the name the collection gives each.
+CONFIDENTIAL_GUESTS = {"tdx": "Intel TDX", "sev-snp": "AMD SEV-SNP"}
+
 # The firmware's SecureBoot variable as efivarfs shows it: 4 bytes of attributes (little-endian
 # EFI_VARIABLE_BOOTSERVICE_ACCESS | EFI_VARIABLE_RUNTIME_ACCESS), then the 1-byte value.
 SECURE_BOOT_VAR = "sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
@@ -228,6 +231,10 @@ class FakeHost:
         """Make the tree an AMD SEV-SNP guest's: the directory its kernel makes only there."""
         os.makedirs(self.path(path), exist_ok=True)
         return self
+
+    def confidential_guest(self, kind):
+        """Make the tree a confidential guest's, of a kind CONFIDENTIAL_GUESTS names."""
+        return self.cpu_flags("tdx_guest") if kind == "tdx" else self.sev_snp_guest()
 
     def kernel(self, release=RELEASE):
         return self.path("boot/vmlinuz-%s" % release)

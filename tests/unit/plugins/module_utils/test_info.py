@@ -124,16 +124,11 @@ def test_gather_says_why_each_method_cannot_load(tmp_path, host_fields, machine,
     assert gather(fakes.fake_host(tmp_path, **host_fields).root, machine=machine)["method_reasons"] == reasons
 
 
-@pytest.mark.parametrize("make_guest, guest", [
-    (lambda host: host.cpu_flags("tdx_guest"), "Intel TDX"),
-    (lambda host: host.sev_snp_guest(), "AMD SEV-SNP"),
-], ids=["tdx", "sev-snp"])
-def test_gather_in_a_confidential_guest_offers_the_file_syscall_only(tmp_path, make_guest, guest):
-    host = fakes.fake_host(tmp_path)
-    make_guest(host)
-    facts = gather(host.root, machine="x86_64")
+@pytest.mark.parametrize("kind", sorted(fakes.CONFIDENTIAL_GUESTS))
+def test_gather_in_a_confidential_guest_offers_the_file_syscall_only(tmp_path, kind):
+    facts = gather(fakes.fake_host(tmp_path).confidential_guest(kind).root, machine="x86_64")
     assert facts["methods"] == ["file"]
-    assert facts["method_reasons"]["legacy"].startswith("this is an %s guest: " % guest)
+    assert facts["method_reasons"]["legacy"].startswith("this is an %s guest: " % fakes.CONFIDENTIAL_GUESTS[kind])
     assert facts["method_reasons"]["legacy"].endswith("; use method=file")
 
 

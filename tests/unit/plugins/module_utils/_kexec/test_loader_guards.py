@@ -100,34 +100,30 @@ def test_an_image_without_xlf_5level_loads_under_4_level_paging(kexec, legacy_ho
 
 # --- confidential guests ------------------------------------------------------------------------------------------
 
-GUESTS = [
-    pytest.param(lambda host: host.cpu_flags("tdx_guest"), "Intel TDX", id="tdx"),
-    pytest.param(lambda host: host.sev_snp_guest(), "AMD SEV-SNP", id="sev-snp"),
-]
+GUESTS = sorted(fakes.CONFIDENTIAL_GUESTS)
 
 
-@pytest.mark.parametrize("make_guest, guest", GUESTS)
+@pytest.mark.parametrize("guest", GUESTS)
 @pytest.mark.parametrize("kind", ["default", "crash"])
 @pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check"])
-def test_method_legacy_is_refused_in_a_confidential_guest(kexec, legacy_host, fake_syscall, make_guest, guest, kind,
-                                                          check_mode):
-    make_guest(legacy_host)
+def test_method_legacy_is_refused_in_a_confidential_guest(kexec, legacy_host, fake_syscall, guest, kind, check_mode):
+    legacy_host.confidential_guest(guest)
     with pytest.raises(KexecError) as refused:
         kexec.ensure_loaded(request(legacy_host, method="legacy", kind=kind), check_mode=check_mode)
     assert refused.value.msg.startswith("this is an %s guest: its next kernel must find the confidential-computing "
-                                        "state the firmware set up" % guest)
+                                        "state the firmware set up" % fakes.CONFIDENTIAL_GUESTS[guest])
     assert refused.value.msg.endswith("; use method=file") and fake_syscall.calls == []
 
 
-@pytest.mark.parametrize("make_guest, guest", GUESTS)
-def test_auto_loads_by_the_file_syscall_in_a_confidential_guest(kexec, legacy_host, kernel, make_guest, guest):
-    make_guest(legacy_host)
+@pytest.mark.parametrize("guest", GUESTS)
+def test_auto_loads_by_the_file_syscall_in_a_confidential_guest(kexec, legacy_host, kernel, guest):
+    legacy_host.confidential_guest(guest)
     assert kexec.ensure_loaded(request(legacy_host))["method"] == "file"
 
 
-@pytest.mark.parametrize("make_guest, guest", GUESTS)
-def test_auto_never_falls_back_to_legacy_in_a_confidential_guest(kexec, legacy_host, kernel, make_guest, guest):
-    make_guest(legacy_host)
+@pytest.mark.parametrize("guest", GUESTS)
+def test_auto_never_falls_back_to_legacy_in_a_confidential_guest(kexec, legacy_host, kernel, guest):
+    legacy_host.confidential_guest(guest)
     kernel.recorder.errors = [errno.ENOEXEC]
     with pytest.raises(SyscallError) as refused:
         kexec.ensure_loaded(request(legacy_host))

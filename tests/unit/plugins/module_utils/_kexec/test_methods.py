@@ -69,14 +69,11 @@ def confidential(guest):
             "segments kernel.kexec builds do not; use method=file" % guest)
 
 
-@pytest.mark.parametrize("make_guest, guest", [
-    (lambda host: host.cpu_flags("tdx_guest"), "Intel TDX"),
-    (lambda host: host.sev_snp_guest(), "AMD SEV-SNP"),
-], ids=["tdx", "sev-snp"])
-def test_assess_refuses_legacy_in_a_confidential_guest(tmp_path, make_guest, guest):
-    host = fakes.fake_host(tmp_path)
-    make_guest(host)
-    assert methods.assess(KernelState(host.root), "x86_64", ARCHES) == {"file": None, "legacy": confidential(guest)}
+@pytest.mark.parametrize("kind", sorted(fakes.CONFIDENTIAL_GUESTS))
+def test_assess_refuses_legacy_in_a_confidential_guest(tmp_path, kind):
+    host = fakes.fake_host(tmp_path).confidential_guest(kind)
+    assert methods.assess(KernelState(host.root), "x86_64", ARCHES) == {
+        "file": None, "legacy": confidential(fakes.CONFIDENTIAL_GUESTS[kind])}
 
 
 def test_assess_judges_lockdown_before_a_confidential_guest(tmp_path):

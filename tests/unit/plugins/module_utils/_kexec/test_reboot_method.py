@@ -27,10 +27,8 @@ def test_bios_x86_64_host_reboots_by_legacy(kexec, legacy_host):
 def test_hosts_where_legacy_loses_something_keep_auto(kexec, legacy_host, change):
     if change == "efi":
         os.makedirs(legacy_host.path("sys/firmware/efi"))
-    elif change == "tdx":
-        legacy_host.cpu_flags("tdx_guest")
-    elif change == "sev-snp":
-        legacy_host.sev_snp_guest()
+    elif change in ("tdx", "sev-snp"):
+        legacy_host.confidential_guest(change)
     elif change == "lockdown":
         legacy_host.set_sys("sys/kernel/security/lockdown", "none [integrity] confidentiality")
     elif change == "load_disabled":
