@@ -223,8 +223,8 @@ class FakeHost:
     def cpu_flags(self, *flags):
         """Write /proc/cpuinfo for two CPUs with ``flags`` (besides a few every x86_64 CPU has), as x86 shows it."""
         line = " ".join(("fpu", "pae", "lm") + flags)
-        self.write("proc/cpuinfo", "".join("processor\t: %d\nvendor_id\t: GenuineIntel\nflags\t\t: %s\nbugs\t\t: "
-                                            "spectre_v1\n\n" % (cpu, line) for cpu in range(2)))
+        cpu = "processor\t: %d\nvendor_id\t: GenuineIntel\nflags\t\t: %s\nbugs\t\t: spectre_v1\n\n"
+        self.write("proc/cpuinfo", "".join(cpu % (index, line) for index in range(2)))
         return self
 
     def sev_snp_guest(self, path="sys/devices/platform/sev-guest"):

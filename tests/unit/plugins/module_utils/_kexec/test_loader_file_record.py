@@ -33,8 +33,8 @@ def replace_after_the_checks(monkeypatch, host, name, content):
     ("kernel", fakes.bzimage_bytes(release=NEW_RELEASE)),
     ("initrd", fakes.GZIP_INITRD + b"another initrd"),
 ])
-def test_the_record_names_what_the_kernel_read_when_a_file_is_replaced_before_the_load(kexec, host, kernel,
-                                                                                      monkeypatch, name, content):
+def test_the_record_names_what_the_kernel_read_when_a_file_is_replaced_before_the_load(
+        kexec, host, kernel, monkeypatch, name, content):
     replace_after_the_checks(monkeypatch, host, name, content)
     result = kexec.ensure_loaded(LoadRequest(kernel=host.kernel(), initrd=host.initrd(), method="file"))
     read = kernel.loads[0]
