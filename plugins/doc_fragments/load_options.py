@@ -19,6 +19,9 @@ options:
         no kernel (a disk image, a sparse or blank file, a file in no kernel format; on x86_64 anything but a
         bzImage), is a truncated bzImage, or is larger than its header allows by the kernel's own rule (a bzImage
         longer than its setup sectors and C(init_size), an arm64 or RISC-V Image longer than its C(image_size)).
+      - Where the running kernel uses 5-level paging (C(la57) in C(/proc/cpuinfo)), which a kexec keeps on, an x86
+        bzImage whose header lacks C(XLF_5LEVEL) (it cannot switch to 4-level paging itself) is refused by either
+        method, as C(kexec_file_load) refuses it.
     type: path
   initrd:
     description:
@@ -66,10 +69,16 @@ options:
         RSDP address and, where C(/sys/firmware/efi/runtime-map) lets the running kernel hand them on, the
         EFI runtime services, as with V(file); where it cannot, check mode's notes say what the new kernel
         lacks. An EFI host that shows no RSDP address is refused.
+        Refused in confidential guests (AMD SEV-SNP, Intel TDX), whose next kernel needs what only C(kexec_file_load)
+        hands on. Crash loads are refused where the running kernel may keep data in the low 1 MiB, which the capture
+        kernel reuses and its dump leaves out (kexec-tools and older kernels' C(kexec_file_load) back it up at the
+        crash, the legacy entry stub does not), that is before Linux 5.5 and on EFI boots before 5.13. The
+        release's major.minor decides, so a stable kernel that took the fix is refused too.
         Check mode and diff show the segment table.
       - V(auto) uses C(kexec_file_load) and falls back to V(legacy) only when the file syscall is missing or
-        refuses the image format (ENOSYS, EINVAL, ENOEXEC, EOPNOTSUPP), never after a signature refusal or
-        under lockdown; the result's C(method_reason) says which method loaded and why.
+        refuses the image format (ENOSYS, EINVAL, ENOEXEC, EOPNOTSUPP), never after a signature refusal, under
+        lockdown or where V(legacy) itself is refused (above); the result's C(method_reason) says which method
+        loaded and why.
     type: str
     choices: [auto, file, legacy]
     default: auto

@@ -144,7 +144,10 @@ method_reasons:
       the kernel has no kexec (no C(/sys/kernel/kexec_loaded)); C(/proc/sys/kernel/kexec_load_disabled) is 1;
       kernel.kexec builds the method's loads for other architectures (V(legacy) is x86_64 only); the method's
       option (C(CONFIG_KEXEC_FILE), C(CONFIG_KEXEC)) is off in C(/boot/config-RELEASE) (without that file it is
-      taken to be on); kernel lockdown, whose mode is named, refuses the method's syscall (V(legacy)).
+      taken to be on); kernel lockdown, whose mode is named, refuses the method's syscall (V(legacy)); the host is
+      a confidential guest, AMD SEV-SNP (C(/sys/devices/platform/sev-guest) or C(/sys/devices/system/cpu/sev)) or
+      Intel TDX (C(tdx_guest) in C(/proc/cpuinfo)), whose next kernel needs what only C(kexec_file_load) hands on
+      (V(legacy)).
   returned: always
   type: dict
   sample: {file: null, legacy: kernel lockdown (integrity) refuses kexec_load}

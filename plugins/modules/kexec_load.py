@@ -28,6 +28,11 @@ description:
     segment and the rule. A failed load leaves any previously loaded image in place.
   - Idempotent. A record under C(/run/kernel-kexec/) of the sha256 of kernel and initrd, the
     command line, type and method decides C(changed); it is trusted only while the kernel reports an image loaded.
+    The sha256 is of the bytes the kernel got (for O(method=file) hashed on the very descriptors
+    C(kexec_file_load) reads), so a file replaced during the run is named as loaded. Digests are cached in
+    C(/var/cache/kernel-kexec/digests.json) by file identity (device, inode, size, mtime, ctime), except on FAT,
+    exFAT and FUSE block file systems (a kernel on the EFI system partition), where that identity cannot tell a
+    same-size rewrite apart and the files are hashed on every run.
 author:
   - kernel.kexec maintainers (@kernel-kexec)
 requirements:
@@ -141,7 +146,7 @@ kernel:
   type: str
   sample: /boot/vmlinuz-6.1.0-28-amd64
 kernel_sha256:
-  description: sha256 of the kernel file.
+  description: sha256 of the kernel file, of the bytes the kernel read when it was loaded.
   returned: when O(state=loaded)
   type: str
 kernel_release:
@@ -154,7 +159,7 @@ initrd:
   returned: when O(state=loaded)
   type: str
 initrd_sha256:
-  description: sha256 of the initrd, null for none.
+  description: sha256 of the initrd (of the bytes the kernel read when it was loaded), null for none.
   returned: when O(state=loaded)
   type: str
 cmdline:

@@ -11,6 +11,7 @@ package holds what the running host says about itself, read-only.
 from __future__ import annotations
 
 import os
+import re
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._host.iomem import read as read_iomem
@@ -21,6 +22,10 @@ X86_MACHINES = ("x86_64", "i386", "i486", "i586", "i686")
 # EFI_GLOBAL_VARIABLE, the vendor GUID of the variables the UEFI specification defines.
 EFI_GLOBAL_VARIABLE = "8be4df61-93ca-11d2-aa0d-00e098032b8c"
 SECURE_BOOT_VARIABLE = "/sys/firmware/efi/efivars/SecureBoot-%s" % EFI_GLOBAL_VARIABLE
+# What only an AMD SEV-SNP guest's kernel makes, each where cc_platform_has(CC_ATTR_GUEST_SEV_SNP): the
+# sev-guest platform device (snp_init_platform_device, Linux 5.19 on), then also /sys/devices/system/cpu/sev
+# (sev_sysfs_init) and /sys/hypervisor/sev on newer kernels.
+SEV_SNP_GUEST_PATHS = ("sys/devices/platform/sev-guest", "sys/devices/system/cpu/sev", "sys/hypervisor/sev")
 
 
 def _read(root, path):
@@ -167,6 +172,42 @@ class KernelState:
         return _read(self.root, "/proc/sys/kernel/osrelease")
 
     @property
+    def release_version(self):
+        """(major, minor) of the running release ("5.10.0-28-amd64" gives (5, 10)); None when it starts otherwise."""
+        match = re.match(r"(\d+)\.(\d+)", self.release or "")
+        return (int(match.group(1)), int(match.group(2))) if match else None
+
+    def cpu_flags(self):
+        """The ``flags`` of the first CPU in /proc/cpuinfo (x86); empty where there are none.
+
+        The kernel shows a feature there only while it uses it: it clears ``la57`` when it runs
+        with 4-level paging (early_identify_cpu in arch/x86/kernel/cpu/common.c).
+        """
+        for line in (_read(self.root, "/proc/cpuinfo") or "").splitlines():
+            name, sep, value = line.partition(":")
+            if sep and name.strip() == "flags":
+                return frozenset(value.split())
+        return frozenset()
+
+    @property
+    def five_level_paging(self):
+        """The running kernel uses 5-level paging (``la57`` in /proc/cpuinfo), which a kexec keeps on."""
+        return "la57" in self.cpu_flags()
+
+    @property
+    def confidential_guest(self):
+        """'Intel TDX' or 'AMD SEV-SNP' where the running kernel is such a confidential guest, else None.
+
+        TDX guests show ``tdx_guest`` in /proc/cpuinfo; SEV-SNP guests one of SEV_SNP_GUEST_PATHS (the
+        ``sev_snp`` cpuinfo flag is the host's CPU feature, not a guest's).
+        """
+        if "tdx_guest" in self.cpu_flags():
+            return "Intel TDX"
+        if any(os.path.exists(os.path.join(self.root, path)) for path in SEV_SNP_GUEST_PATHS):
+            return "AMD SEV-SNP"
+        return None
+
+    @property
     def boot_id(self):
         return _read(self.root, "/proc/sys/kernel/random/boot_id")
 
@@ -189,5 +230,5 @@ class KernelState:
         return options
 
 
-__all__ = ("EFI_GLOBAL_VARIABLE", "KernelState", "SECURE_BOOT_VARIABLE", "X86_MACHINES", "crash_reserved",
-           "parse_lockdown")
+__all__ = ("EFI_GLOBAL_VARIABLE", "KernelState", "SECURE_BOOT_VARIABLE", "SEV_SNP_GUEST_PATHS", "X86_MACHINES",
+           "crash_reserved", "parse_lockdown")

@@ -64,6 +64,10 @@ LOADED_HIGH = 0x01
 XLF_KERNEL_64 = 0x01
 XLF_CAN_BE_LOADED_ABOVE_4G = 0x02
 XLF_EFI_KEXEC = 0x10  # the kernel takes EFI runtime from a kexec loader (efi_info, SETUP_EFI)
+# The 64-bit entry switches paging modes itself, so a kexec under 5-level paging can start it (image.check_paging).
+# Its sibling XLF_5LEVEL_ENABLED (0x40) allows a place above 64 TiB, where the legacy plan never puts anything
+# (segments.DESTINATION_LIMIT), so that one needs no check.
+XLF_5LEVEL = 0x20
 MIN_LEGACY_PROTOCOL = 0x020c  # 64-bit entry, xloadflags (boot.rst, protocol 2.12)
 INIT_SIZE_PROTOCOL = 0x020a   # init_size is in the header from protocol 2.10 on
 PAGE_SIZE = 4096
@@ -260,6 +264,6 @@ def check_legacy_loadable(header):
 
 
 __all__ = (
-    "ENTRY_64_OFFSET", "FIELDS", "HEADER_READ", "MIN_LEGACY_PROTOCOL", "SetupHeader", "check_complete",
+    "ENTRY_64_OFFSET", "FIELDS", "HEADER_READ", "MIN_LEGACY_PROTOCOL", "SetupHeader", "XLF_5LEVEL", "check_complete",
     "check_legacy_loadable", "check_plausible", "complete_header", "has_setup_header", "pe_data_end", "read_header", "read_image",
 )

@@ -13,6 +13,17 @@ mtime and ctime (nanoseconds; _io.identity). ctime cannot be set by any call a
 program can make; every write, rename or chmod moves it. So a digest is
 reused while the identity is unchanged, and computed again otherwise.
 
+That holds only where the file system keeps a real ctime and stable inode
+numbers. FAT (vfat, msdos: kernels on the EFI system partition) and exFAT keep
+no change time (Linux shows the mtime, kept to 2 s on FAT, or on older kernels
+the creation time in its place: neither moves when a program rewrites a file
+and puts its mtime back) and number inodes anew on every mount, so a same-size
+rewrite, or a new file after a reboot, can show the identity of the old one; FUSE
+block file systems (fuseblk: exfat-fuse, ntfs-3g) report what their daemon
+makes up. On those (UNTRUSTED_FILE_SYSTEMS, told by the file's device in
+/proc/self/mountinfo) the cache is neither read nor written: the file is hashed
+on every run.
+
 A digest is always of bytes read through one descriptor, filed under the
 identity fstat gave for that descriptor before the read, and only when a
 second fstat after the read shows the file unchanged. Where the caller reads
@@ -38,6 +49,7 @@ import tempfile
 import time
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._host import mounts
 from ansible_collections.kernel.kexec.plugins.module_utils._io import identity, open_regular
 
 CACHE_FILE = "var/cache/kernel-kexec/digests.json"
@@ -46,6 +58,8 @@ CHUNK = 1 << 20
 MAX_ENTRIES = 32
 # Far more than MAX_ENTRIES take: a larger file is not one this module wrote, and is ignored.
 MAX_CACHE_BYTES = 1 << 20
+# File systems whose identity cannot tell two versions of a file apart (module docstring).
+UNTRUSTED_FILE_SYSTEMS = ("vfat", "msdos", "exfat", "fuseblk")
 
 
 def sha256_of(handle):
@@ -83,12 +97,14 @@ class DigestCache:
     """sha256 by path, trusted while the file's identity is the one it was computed for."""
 
     def __init__(self, root="/", limit=MAX_ENTRIES):
+        self.root = root
         self.path = os.path.join(root, CACHE_FILE)
         self.limit = limit
         self.entries = self._read()
         self.changed = False
         self.computed = []  # paths hashed by this run (the rest came from the cache)
         self.used = set()  # paths this run hashed or found: kept first when the cache is cut to its limit
+        self._file_systems = None  # mounts.file_system_types(), read when first needed
 
     def _read(self):
         """The entries of the cache file; {} for a missing, unreadable, oversized or corrupt file."""
@@ -102,10 +118,16 @@ class DigestCache:
             return {}
         return dict((path, entry) for path, entry in entries.items() if _valid(path, entry))
 
+    def trusted(self, current):
+        """Whether the identity ``current`` tells versions of its file apart: not on UNTRUSTED_FILE_SYSTEMS."""
+        if self._file_systems is None:
+            self._file_systems = mounts.file_system_types(self.root)
+        return self._file_systems.get(mounts.device_key(current[0])) not in UNTRUSTED_FILE_SYSTEMS
+
     def cached(self, path, current):
         """The digest filed for ``path`` under the identity ``current``, or None."""
         entry = self.entries.get(path)
-        if entry is None or entry["identity"] != current:
+        if entry is None or entry["identity"] != current or not self.trusted(current):
             return None
         self.used.add(path)
         return entry["sha256"]
@@ -152,6 +174,8 @@ class DigestCache:
         return value
 
     def _store(self, path, current, value):
+        if not self.trusted(current):
+            return
         self.entries[path] = {"identity": current, "sha256": value, "stored": time.time()}
         self.changed = True
         self.used.add(path)
@@ -193,4 +217,4 @@ class DigestCache:
         self.changed = False
 
 
-__all__ = ("CACHE_FILE", "MAX_ENTRIES", "DigestCache", "identity", "sha256_of", "sha256_of_parts")
+__all__ = ("CACHE_FILE", "MAX_ENTRIES", "UNTRUSTED_FILE_SYSTEMS", "DigestCache", "identity", "sha256_of", "sha256_of_parts")

@@ -74,13 +74,15 @@ ONLY_FORMAT = {"x86_64": "bzImage"}
 class KernelImage:
     """What the header says about a kernel file."""
 
-    def __init__(self, path, kind, release=None, protocol=None, cmdline_max=None, x86_64_loadable=None):
+    def __init__(self, path, kind, release=None, protocol=None, cmdline_max=None, x86_64_loadable=None,
+                 xloadflags=0):
         self.path = path
         self.kind = kind  # 'bzImage', 'arm64-Image', 'riscv-Image', 'EFI-zboot', 'PE', 'ELF', 'unknown' (s390x)
         self.release = release
         self.protocol = protocol
         self.cmdline_max = cmdline_max  # characters, without the trailing NUL
         self.x86_64_loadable = x86_64_loadable
+        self.xloadflags = xloadflags  # a bzImage's, 0 for other formats
 
     def as_dict(self):
         return {
@@ -108,7 +110,8 @@ def _bzimage(header, handle):
     both = bzimage.XLF_KERNEL_64 | bzimage.XLF_CAN_BE_LOADED_ABOVE_4G
     loadable = (protocol >= bzimage.MIN_LEGACY_PROTOCOL and bool(header.loadflags & bzimage.LOADED_HIGH)
                 and header.xloadflags & both == both)
-    return KernelImage(header.path, "bzImage", _bzimage_release(header, handle), protocol, cmdline_max, loadable)
+    return KernelImage(header.path, "bzImage", _bzimage_release(header, handle), protocol, cmdline_max, loadable,
+                       header.xloadflags)
 
 
 def inspect(path, arch_name=None):
@@ -187,6 +190,23 @@ def _not_x86_bzimage(image):
                       "/boot/vmlinuz-RELEASE" % (image.path, image.kind))
 
 
+def check_paging(image, arch_name, five_level):
+    """Refuse an x86_64 kernel that cannot start under the running kernel's 5-level paging (``five_level``).
+
+    A kexec leaves CR4.LA57 as the running kernel had it (relocate_kernel_64.S), and the
+    entry stub and purgatory alike leave paging alone; a kernel's 64-bit entry switches
+    to 4-level paging itself only when it has the code XLF_5LEVEL announces.
+    kexec_file_load refuses any other with ENOEXEC (bzImage64_probe); by kexec_load it
+    would fault as soon as it loads page tables of its own.
+    """
+    if arch_name != "x86_64" or image.kind != "bzImage" or not five_level or image.xloadflags & bzimage.XLF_5LEVEL:
+        return
+    raise KexecError("%s cannot start on this host: the running kernel uses 5-level paging (la57 in /proc/cpuinfo), "
+                     "which a kexec keeps on, and the image's xloadflags %#x lack XLF_5LEVEL (it cannot switch to "
+                     "4-level paging itself); load a newer kernel, or boot the running one with no5lvl"
+                     % (image.path, image.xloadflags))
+
+
 def check_for_file_load(image, cmdline, arch_name):
     """Refuse what x86_64's kexec_file_load would refuse, naming the reason."""
     if arch_name != "x86_64":
@@ -204,4 +224,4 @@ def check_for_file_load(image, cmdline, arch_name):
                             image.cmdline_max, ELFCOREHDR_RESERVE))
 
 
-__all__ = ("KernelImage", "check_for_file_load", "examine", "inspect")
+__all__ = ("KernelImage", "check_for_file_load", "check_paging", "examine", "inspect")

@@ -12,7 +12,9 @@ stops right before the syscall, so it runs every check a real run does.
 Method ``auto`` follows kexec-tools' policy: kexec_file_load first; the legacy
 kexec_load only where the file syscall is missing or refuses the image format
 (ENOSYS, EINVAL, ENOEXEC, EOPNOTSUPP), never after a signature refusal and
-never under lockdown (which refuses kexec_load anyway).
+never where method legacy itself is refused (legacy_refusal: lockdown, which
+refuses kexec_load anyway, a confidential guest, a crash load on a kernel
+that may keep data in the low 1 MiB).
 
 Method ``legacy`` builds the kexec_load segments itself (legacy/: the
 kernel's segment rules in segments.py, the ELF core header in elfcore.py,
@@ -48,8 +50,8 @@ from ansible_collections.kernel.kexec.plugins.module_utils._io import open_regul
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import image as kernel_image, syscalls
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import ramdisk
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.segments import describe as describe_segments
-from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import plan as x86_64_plan
-from ansible_collections.kernel.kexec.plugins.module_utils._kexec.methods import METHODS
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import low_memory, plan as x86_64_plan
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.methods import METHODS, confidential_guest_refusal
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.digests import DigestCache
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.record import (
     current_load, remove_record, write_record,
@@ -155,13 +157,20 @@ class Kexec:
 
     def _checked_digests(self, paths, crash, compute=True):
         """(the kernel's KernelImage, {name: sha256}) of ``paths`` ({"kernel": path, "initrd": path}; a None or
-        missing one is left out), each file through one descriptor.
+        missing one is left out), each file through one descriptor (_checked_files). With ``compute`` false a
+        digest the cache lacks is None (the legacy plan's read gives it)."""
+        with self._checked_files(paths, crash) as (image, handles):
+            return image, self._digests_of(paths, handles, compute)
 
-        Every file's cheap checks run before any file is hashed, on the descriptor it is
-        then hashed from: the kernel's header (image.examine, a bounded read: not a
-        kernel, truncated, larger than its header allows) and the initrd's size against
-        what the host can hold (ramdisk.check, fstat only). With ``compute`` false a
-        digest the cache lacks is None (the legacy plan's read gives it).
+    @contextlib.contextmanager
+    def _checked_files(self, paths, crash):
+        """(the kernel's KernelImage, {name: open file}) of ``paths`` as _checked_digests names them, open for the
+        ``with`` block.
+
+        Every file's cheap checks run before any file is hashed or loaded, on the
+        descriptor that is then hashed or loaded: the kernel's header (image.examine, a
+        bounded read: not a kernel, truncated, larger than its header allows) and the
+        initrd's size against what the host can hold (ramdisk.check, fstat only).
         """
         image, handles = None, {}
         with contextlib.ExitStack() as stack:
@@ -175,8 +184,10 @@ class Kexec:
                     image = kernel_image.examine(path, handle, self.arch.name)
                 else:
                     ramdisk.check(self.root, path, handle, crash)
-            return image, dict((name, self.digests.of_open(paths[name], handle, compute))
-                               for name, handle in handles.items())
+            yield image, handles
+
+    def _digests_of(self, paths, handles, compute=True):
+        return dict((name, self.digests.of_open(paths[name], handle, compute)) for name, handle in handles.items())
 
     # --- checks the kernel would make, made first with a better message -----
 
@@ -197,19 +208,28 @@ class Kexec:
             raise KexecError("no crash kernel memory is reserved (no 'Crash kernel' in /proc/iomem, "
                              "/sys/kernel/kexec_crash_size is 0): boot with crashkernel= first, for example "
                              "with kernel.kexec.kdump_reserve")
+        kernel_image.check_paging(plan["_image"], self.arch.name, self.state.five_level_paging)
         if request.method == "legacy":
-            self.check_legacy_possible()
+            self.check_legacy_possible(crash)
         else:
             kernel_image.check_for_file_load(plan["_image"], plan["cmdline"], self.arch.name)
 
-    def check_legacy_possible(self):
-        """Refuse method legacy where it cannot work, before anything is built."""
+    def legacy_refusal(self, crash):
+        """Why method legacy cannot load here now, before anything is built; None where it can."""
         if not METHODS["legacy"].supports(self.arch.name):
-            raise KexecError("method legacy builds kexec_load segments for %s only; on %s use method=file"
-                             % (", ".join(METHODS["legacy"].arches), self.arch.name))
+            return ("method legacy builds kexec_load segments for %s only; on %s use method=file"
+                    % (", ".join(METHODS["legacy"].arches), self.arch.name))
         if self.state.locked_down:
-            raise KexecError("kernel lockdown (%s) refuses the legacy kexec_load; use method=file with a "
-                             "signed kernel" % self.state.lockdown)
+            return "kernel lockdown (%s) refuses the legacy kexec_load; use method=file with a signed kernel" % (
+                self.state.lockdown)
+        # Method legacy builds for x86_64 alone (checked above), so its crash rule is x86_64's.
+        return confidential_guest_refusal(self.state) or (low_memory.crash_refusal(self.state) if crash else None)
+
+    def check_legacy_possible(self, crash):
+        """Refuse method legacy where it cannot work, before anything is built."""
+        reason = self.legacy_refusal(crash)
+        if reason:
+            raise KexecError(reason)
 
     def _crash_memory(self):
         return bool(self.state.crash_regions()) or bool(self.state.kexec_crash_size)
@@ -314,9 +334,11 @@ class Kexec:
             return "legacy", "kexec_load with segments built by kernel.kexec (method legacy)", legacy
         try:
             self._load_file(request, plan)
+            self.digests.save()  # a file replaced since the plan was hashed again (check mode never gets here)
             return "file", "kexec_file_load accepted the image", None
         except SyscallError as exc:
-            if not (request.method == "auto" and exc.errno in FALLBACK_ERRNOS and self._legacy_fallback_allowed()):
+            if not (request.method == "auto" and exc.errno in FALLBACK_ERRNOS
+                    and self.legacy_refusal(request.crash) is None):
                 raise
             refusal = exc
         try:
@@ -332,27 +354,29 @@ class Kexec:
                           "(it does on ENOSYS, EINVAL, ENOEXEC and EOPNOTSUPP)"
                           % refusal.extra["errno_name"]), legacy
 
-    def _legacy_fallback_allowed(self):
-        """Never under lockdown (it refuses kexec_load too), never where no segments can be built."""
-        return METHODS["legacy"].supports(self.arch.name) and not self.state.locked_down
-
     def _load_file(self, request, plan):
+        """kexec_file_load of the plan's files, through the descriptors their digests are taken from.
+
+        The plan's descriptors are closed by now, so the files are opened and checked
+        again; each digest comes from the cache while the file is the version the plan
+        saw, else from hashing it on this descriptor, and the kernel reads the same
+        descriptors (from their start, wherever the hash left them). So the record names
+        the bytes the kernel got, even where a file was replaced since the plan.
+        """
+        paths = {"kernel": plan["kernel"], "initrd": plan["initrd"]}
         flags = syscalls.KEXEC_FILE_ON_CRASH if request.crash else 0
-        kernel_fd = os.open(plan["kernel"], os.O_RDONLY | os.O_CLOEXEC)
-        initrd_fd = -1
-        try:
-            if plan["initrd"]:
-                initrd_fd = os.open(plan["initrd"], os.O_RDONLY | os.O_CLOEXEC)
-            else:
-                flags |= syscalls.KEXEC_FILE_NO_INITRAMFS
-            syscalls.kexec_file_load(kernel_fd, initrd_fd, plan["cmdline"], flags, arch=self.arch)
-        except SyscallError as exc:
-            self._explain(exc, request.crash)
-            raise
-        finally:
-            os.close(kernel_fd)
-            if initrd_fd >= 0:
-                os.close(initrd_fd)
+        if not plan["initrd"]:
+            flags |= syscalls.KEXEC_FILE_NO_INITRAMFS
+        with self._checked_files(paths, request.crash) as (image, handles):
+            digests = self._digests_of(paths, handles)
+            initrd_fd = handles["initrd"].fileno() if "initrd" in handles else -1
+            try:
+                syscalls.kexec_file_load(handles["kernel"].fileno(), initrd_fd, plan["cmdline"], flags, arch=self.arch)
+            except SyscallError as exc:
+                self._explain(exc, request.crash)
+                raise
+        plan.update(_image=image, kernel_release=image.release, kernel_sha256=digests["kernel"],
+                    initrd_sha256=digests.get("initrd"))
 
     def _load_legacy(self, request, legacy):
         flags = syscalls.KEXEC_ON_CRASH if request.crash else 0

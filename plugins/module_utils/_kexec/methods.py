@@ -10,7 +10,9 @@ Private to the kernel.kexec collection.
   the new kernel runs). Allowed under lockdown with a signed kernel.
 * ``legacy``: kexec_load(2) with segments this collection builds
   (_kexec/legacy/). Needs CONFIG_KEXEC; refused under lockdown and by an IMA
-  or Secure Boot policy; built for x86_64 only.
+  or Secure Boot policy; built for x86_64 only; not used in confidential guests
+  (AMD SEV-SNP, Intel TDX), whose next kernel needs what only the kernel's own
+  loader hands on.
 
 :func:`assess` is the one judgement of which methods can work on a host now and
 why the others cannot; :func:`usable` (the loader's and kexec_reboot's
@@ -21,12 +23,13 @@ from __future__ import annotations
 
 
 class Method:
-    def __init__(self, name, syscall, config, arches, under_lockdown):
+    def __init__(self, name, syscall, config, arches, under_lockdown, in_confidential_guest):
         self.name = name
         self.syscall = syscall
         self.config = config              # the kernel option that provides the syscall
         self.arches = arches              # machines the collection builds loads for (None: all)
         self.under_lockdown = under_lockdown
+        self.in_confidential_guest = in_confidential_guest
 
     def supports(self, machine):
         return self.arches is None or machine in self.arches
@@ -46,13 +49,33 @@ class Method:
                 self.config, state.release, self.syscall)
         if state.locked_down and not self.under_lockdown:
             return "kernel lockdown (%s) refuses %s" % (state.lockdown, self.syscall)
+        if not self.in_confidential_guest:
+            return confidential_guest_refusal(state)
         return None
 
 
 METHODS = {
-    "file": Method("file", "kexec_file_load", "CONFIG_KEXEC_FILE", None, under_lockdown=True),
-    "legacy": Method("legacy", "kexec_load", "CONFIG_KEXEC", ("x86_64",), under_lockdown=False),
+    "file": Method("file", "kexec_file_load", "CONFIG_KEXEC_FILE", None, under_lockdown=True,
+                   in_confidential_guest=True),
+    "legacy": Method("legacy", "kexec_load", "CONFIG_KEXEC", ("x86_64",), under_lockdown=False,
+                     in_confidential_guest=False),
 }
+
+
+def confidential_guest_refusal(state):
+    """Why segments built by kernel.kexec cannot start a kernel in this confidential guest; None elsewhere.
+
+    The next kernel of an SEV-SNP or TDX guest must find what the guest's firmware and first
+    kernel set up for it (SEV-SNP's CC blob with its CPUID and secrets pages, the table of memory
+    not yet accepted); kexec_file_load hands on what the kernel itself knows of it, the legacy
+    segments were never made for it.
+    """
+    guest = state.confidential_guest
+    if guest is None:
+        return None
+    return ("this is an %s guest: its next kernel must find the confidential-computing state the firmware set up "
+            "(SEV-SNP's CC blob, the memory not yet accepted), which kexec_file_load hands on and the kexec_load "
+            "segments kernel.kexec builds do not; use method=file" % guest)
 
 
 def host_refusal(state, machine, supported_arches):
@@ -71,7 +94,7 @@ def assess(state, machine, supported_arches):
     """Every method's name with None where it can work on this host now, else one sentence why not.
 
     Judged from the architecture, kexec in the kernel, kexec_load_disabled, the
-    kernel's config and lockdown, in that order (the first reason that applies
+    kernel's config, lockdown and a confidential guest, in that order (the first reason that applies
     is given). ``supported_arches``: machines whose syscall numbers the
     collection knows.
     """
@@ -90,4 +113,4 @@ def usable(state, machine, supported_arches):
     return usable_in(assess(state, machine, supported_arches))
 
 
-__all__ = ("METHODS", "Method", "assess", "host_refusal", "usable", "usable_in")
+__all__ = ("METHODS", "Method", "assess", "confidential_guest_refusal", "host_refusal", "usable", "usable_in")

@@ -7,6 +7,7 @@ nothing touches the host's /boot, /proc, /sys or /run.
 import builtins
 import ctypes
 import errno
+import hashlib
 import os
 import struct
 
@@ -36,6 +37,9 @@ CRASH_HIGH = (0x23f000000, 0x23fffffff)
 IOMEM_NO_CRASH = "\n".join(line for line in IOMEM.splitlines() if "Crash kernel" not in line) + "\n"
 
 GZIP_INITRD = b"\x1f\x8b\x08\x00" + bytes(2000)
+
+# FakeHost.confidential_guest's kinds and the name the collection gives each.
+CONFIDENTIAL_GUESTS = {"tdx": "Intel TDX", "sev-snp": "AMD SEV-SNP"}
 
 # The firmware's SecureBoot variable as efivarfs shows it: 4 bytes of attributes (little-endian
 # EFI_VARIABLE_BOOTSERVICE_ACCESS | EFI_VARIABLE_RUNTIME_ACCESS), then the 1-byte value.
@@ -216,6 +220,22 @@ class FakeHost:
             self.write(SECURE_BOOT_VAR, secure_boot)
         return self
 
+    def cpu_flags(self, *flags):
+        """Write /proc/cpuinfo for two CPUs with ``flags`` (besides a few every x86_64 CPU has), as x86 shows it."""
+        line = " ".join(("fpu", "pae", "lm") + flags)
+        cpu = "processor\t: %d\nvendor_id\t: GenuineIntel\nflags\t\t: %s\nbugs\t\t: spectre_v1\n\n"
+        self.write("proc/cpuinfo", "".join(cpu % (index, line) for index in range(2)))
+        return self
+
+    def sev_snp_guest(self, path="sys/devices/platform/sev-guest"):
+        """Make the tree an AMD SEV-SNP guest's: the directory its kernel makes only there."""
+        os.makedirs(self.path(path), exist_ok=True)
+        return self
+
+    def confidential_guest(self, kind):
+        """Make the tree a confidential guest's, of a kind CONFIDENTIAL_GUESTS names."""
+        return self.cpu_flags("tdx_guest") if kind == "tdx" else self.sev_snp_guest()
+
     def kernel(self, release=RELEASE):
         return self.path("boot/vmlinuz-%s" % release)
 
@@ -280,13 +300,24 @@ def fd_path(fd):
     return os.readlink("/proc/self/fd/%d" % fd) if fd >= 0 else None
 
 
+def fd_sha256(fd):
+    """sha256 of what the open descriptor ``fd`` holds, read from its start as kexec_file_load reads it."""
+    if fd < 0:
+        return None
+    digest, offset = hashlib.sha256(), 0
+    for block in iter(lambda: os.pread(fd, 1 << 20, offset), b""):
+        digest.update(block)
+        offset += len(block)
+    return digest.hexdigest()
+
+
 class FakeKernel:
     """on_call hook for the SyscallRecorder that acts like the kernel on a fake tree.
 
     A kexec_file_load or kexec_load that is about to succeed sets or clears
     sys/kernel/kexec_(crash_)loaded. While the call runs it also notes what the
-    file descriptors point at and the exact command line bytes, which are gone
-    once the call returns.
+    file descriptors point at, the sha256 of what they hold and the exact command
+    line bytes, which are gone once the call returns.
     """
 
     def __init__(self, host, recorder, arch):
@@ -311,6 +342,8 @@ class FakeKernel:
             self.loads.append({
                 "kernel": fd_path(args[0].value),
                 "initrd": fd_path(args[1].value),
+                "kernel_sha256": fd_sha256(args[0].value),
+                "initrd_sha256": fd_sha256(args[1].value),
                 "cmdline": ctypes.string_at(args[3], length) if length else None,
                 "flags": flags,
             })

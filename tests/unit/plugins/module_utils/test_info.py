@@ -124,6 +124,14 @@ def test_gather_says_why_each_method_cannot_load(tmp_path, host_fields, machine,
     assert gather(fakes.fake_host(tmp_path, **host_fields).root, machine=machine)["method_reasons"] == reasons
 
 
+@pytest.mark.parametrize("kind", sorted(fakes.CONFIDENTIAL_GUESTS))
+def test_gather_in_a_confidential_guest_offers_the_file_syscall_only(tmp_path, kind):
+    facts = gather(fakes.fake_host(tmp_path).confidential_guest(kind).root, machine="x86_64")
+    assert facts["methods"] == ["file"]
+    assert facts["method_reasons"]["legacy"].startswith("this is an %s guest: " % fakes.CONFIDENTIAL_GUESTS[kind])
+    assert facts["method_reasons"]["legacy"].endswith("; use method=file")
+
+
 @pytest.mark.parametrize("efi, machine, firmware", [
     (True, "x86_64", "efi"),
     (False, "x86_64", "bios"),

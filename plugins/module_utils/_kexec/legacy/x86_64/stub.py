@@ -53,7 +53,11 @@ installed). rel32 operands are relative to the end of their instruction.
 
 The stub is position independent (every reference is rip-relative), so it
 runs wherever the planner puts its page; only the three patched fields know
-addresses.
+addresses. It never writes a control register: the new kernel's 64-bit entry
+finds paging as relocate_kernel left it, CR4.LA57 included where the running
+kernel uses 5-level paging, just as after the kernel's own purgatory; that
+entry switches paging modes itself where its header has XLF_5LEVEL
+(image.check_paging refuses a kernel without it on such a host).
 """
 
 from __future__ import annotations

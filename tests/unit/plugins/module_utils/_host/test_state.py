@@ -195,3 +195,38 @@ def test_a_secure_boot_variable_the_firmware_fails_to_read_is_an_error(tmp_path,
         KernelState(host.root).secure_boot
     assert raised.value.msg == "EFI variable %s cannot be read: %s" % (host.path(fakes.SECURE_BOOT_VAR),
                                                                        os.strerror(errno.EIO))
+
+
+@pytest.mark.parametrize("release, version", [
+    ("6.1.0-28-amd64", (6, 1)), ("5.10.0-28-amd64", (5, 10)), ("4.18.0-553.el8_10.x86_64", (4, 18)),
+    ("5.4.0-150-generic", (5, 4)), ("custom", None), (None, None),
+])
+def test_release_version_is_major_and_minor(tmp_path, release, version):
+    assert KernelState(fakes.fake_host(tmp_path, release=release).root).release_version == version
+
+
+@pytest.mark.parametrize("flags, five_level", [(("la57",), True), ((), False), (("la57x", "xla57"), False)])
+def test_five_level_paging_is_la57_in_cpuinfo(tmp_path, flags, five_level):
+    host = fakes.fake_host(tmp_path).cpu_flags(*flags)
+    assert KernelState(host.root).five_level_paging is five_level
+
+
+def test_no_cpuinfo_or_no_flags_line_means_no_flags(tmp_path):
+    host = fakes.fake_host(tmp_path)
+    assert KernelState(host.root).cpu_flags() == frozenset()
+    host.write("proc/cpuinfo", "processor\t: 0\nFeatures\t: fp asimd\n")  # arm64 says Features
+    assert KernelState(host.root).cpu_flags() == frozenset() and not KernelState(host.root).five_level_paging
+
+
+@pytest.mark.parametrize("setup, guest", [
+    (lambda host: host.cpu_flags("tdx_guest"), "Intel TDX"),
+    (lambda host: host.sev_snp_guest(), "AMD SEV-SNP"),
+    (lambda host: host.sev_snp_guest("sys/devices/system/cpu/sev"), "AMD SEV-SNP"),
+    (lambda host: host.sev_snp_guest("sys/hypervisor/sev"), "AMD SEV-SNP"),
+    (lambda host: host.cpu_flags("sev", "sev_es", "sev_snp"), None),  # the CPU can host SNP guests: a host
+    (lambda host: host.cpu_flags("hypervisor"), None),
+], ids=["tdx", "sev-guest-device", "cpu-sev-dir", "hypervisor-sev-dir", "snp-host", "plain-guest"])
+def test_confidential_guest_from_what_the_guest_kernel_shows(tmp_path, setup, guest):
+    host = fakes.fake_host(tmp_path)
+    setup(host)
+    assert KernelState(host.root).confidential_guest == guest

@@ -261,3 +261,46 @@ def test_a_failed_write_leaves_the_old_cache_and_no_temporary_file(tmp_path, ker
     assert cache.changed  # still to be written, by a later run
     assert path.read_bytes() == before
     assert os.listdir(str(path.parent)) == ["digests.json"]
+
+
+def mount_as(root, path, fs_type):
+    """A /proc/self/mountinfo below ``root`` that shows the file system holding ``path`` as ``fs_type``."""
+    dev = os.stat(path).st_dev
+    line = "31 22 %d:%d / /boot/efi rw,relatime shared:20 - %s /dev/vda2 rw\n" % (os.major(dev), os.minor(dev), fs_type)
+    mountinfo = os.path.join(str(root), "proc/self/mountinfo")
+    os.makedirs(os.path.dirname(mountinfo), exist_ok=True)
+    with open(mountinfo, "w") as handle:
+        handle.write("22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n" + line)
+
+
+def stale_entry(tmp_path, kernel):
+    """A cache holding ``kernel``'s present identity with the digest of other bytes: what a same-size rewrite that
+    restored the mtime leaves on a file system whose identity cannot tell the two versions apart."""
+    path = tmp_path / CACHE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({kernel: {"identity": identity(os.stat(kernel)), "sha256": "0" * 64}}))
+
+
+@pytest.mark.parametrize("fs_type", ["vfat", "msdos", "exfat", "fuseblk"])
+def test_the_cache_is_not_trusted_on_a_file_system_whose_identity_cannot_tell_a_rewrite(tmp_path, kernel, fs_type):
+    mount_as(tmp_path, kernel, fs_type)
+    stale_entry(tmp_path, kernel)
+    cache = DigestCache(str(tmp_path))
+    assert cache.sha256(kernel, "kernel") == hashlib.sha256(b"kernel v1" * 1000).hexdigest()
+    assert cache.computed == [kernel]
+    assert cache.entries[kernel]["sha256"] == "0" * 64 and not cache.changed  # nothing filed in its place
+
+
+@pytest.mark.parametrize("fs_type", ["ext4", "xfs", "btrfs", "tmpfs"])
+def test_the_cache_is_trusted_where_ctime_and_inodes_are_real(tmp_path, kernel, fs_type):
+    mount_as(tmp_path, kernel, fs_type)
+    stale_entry(tmp_path, kernel)
+    assert DigestCache(str(tmp_path)).sha256(kernel, "kernel") == "0" * 64  # the entry is believed, as it should be
+
+
+def test_the_legacy_plans_digest_is_not_filed_on_vfat(tmp_path, kernel):
+    mount_as(tmp_path, kernel, "vfat")
+    cache = DigestCache(str(tmp_path))
+    read = read_whole(kernel, "kernel")
+    assert cache.of_read(read) == hashlib.sha256(b"kernel v1" * 1000).hexdigest()
+    assert cache.entries == {} and not cache.changed

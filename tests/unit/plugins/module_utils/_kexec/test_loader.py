@@ -133,7 +133,8 @@ def test_load_calls_kexec_file_load(kexec, host, kernel, kind, with_initrd, flag
     assert number == 320
     assert args[2].value == len(cmdline) + 1
     assert kernel.loads == [{"kernel": host.kernel(), "initrd": initrd, "cmdline": cmdline.encode() + b"\0",
-                             "flags": flags}]
+                             "flags": flags, "kernel_sha256": sha256_file(host.kernel()),
+                             "initrd_sha256": sha256_file(initrd) if initrd else None}]
     assert open_fds() == fds
 
     record = read_record(host.root, kind, BOOT_ID)

@@ -61,3 +61,22 @@ def test_assess_judges_the_method_arch_before_the_config_and_the_config_before_l
 def test_usable_is_what_assess_says(monkeypatch, assessment, names):
     monkeypatch.setattr(methods, "assess", lambda *args: assessment)
     assert methods.usable(None, "x86_64", ARCHES) == names
+
+
+def confidential(guest):
+    return ("this is an %s guest: its next kernel must find the confidential-computing state the firmware set up "
+            "(SEV-SNP's CC blob, the memory not yet accepted), which kexec_file_load hands on and the kexec_load "
+            "segments kernel.kexec builds do not; use method=file" % guest)
+
+
+@pytest.mark.parametrize("kind", sorted(fakes.CONFIDENTIAL_GUESTS))
+def test_assess_refuses_legacy_in_a_confidential_guest(tmp_path, kind):
+    host = fakes.fake_host(tmp_path).confidential_guest(kind)
+    assert methods.assess(KernelState(host.root), "x86_64", ARCHES) == {
+        "file": None, "legacy": confidential(fakes.CONFIDENTIAL_GUESTS[kind])}
+
+
+def test_assess_judges_lockdown_before_a_confidential_guest(tmp_path):
+    host = fakes.fake_host(tmp_path, lockdown="none [integrity] confidentiality").sev_snp_guest()
+    assert methods.assess(KernelState(host.root), "x86_64", ARCHES)["legacy"] == (
+        "kernel lockdown (integrity) refuses kexec_load")

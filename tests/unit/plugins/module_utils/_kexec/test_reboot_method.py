@@ -23,10 +23,12 @@ def test_bios_x86_64_host_reboots_by_legacy(kexec, legacy_host):
     assert method == "legacy" and "without purgatory's digest pass" in why
 
 
-@pytest.mark.parametrize("change", ["efi", "lockdown", "load_disabled", "no_kexec_config", "arch"])
+@pytest.mark.parametrize("change", ["efi", "lockdown", "load_disabled", "no_kexec_config", "arch", "tdx", "sev-snp"])
 def test_hosts_where_legacy_loses_something_keep_auto(kexec, legacy_host, change):
     if change == "efi":
         os.makedirs(legacy_host.path("sys/firmware/efi"))
+    elif change in ("tdx", "sev-snp"):
+        legacy_host.confidential_guest(change)
     elif change == "lockdown":
         legacy_host.set_sys("sys/kernel/security/lockdown", "none [integrity] confidentiality")
     elif change == "load_disabled":

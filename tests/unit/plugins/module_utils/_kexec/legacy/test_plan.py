@@ -54,6 +54,14 @@ def test_normal_plan_places_top_down_in_ram(tmp_path, files):
     assert result.entry == segs["stub"].mem and not result.crash
 
 
+def test_nothing_is_placed_above_64_tib_where_a_kernel_without_5_level_paging_could_not_run(tmp_path):
+    kernel = fakes.bzimage(str(tmp_path / "boot" / "vmlinuz"), xloadflags=0x3f)  # XLF_5LEVEL, not _ENABLED
+    above = ((1 << 46), (1 << 46) + (1 << 30) - 1, "System RAM")  # a 5-level host's RAM past 64 TiB
+    root = fakes.host(tmp_path / "host", firmware=fakes.FIRMWARE + (above,))
+    result = x86_plan.plan(root, kernel, None, CMDLINE, crash=False)
+    assert all(seg.end <= (1 << 46) for seg in result.segments)
+
+
 def test_boot_params_fields(tmp_path, files):
     root = fakes.host(tmp_path / "host")
     result = x86_plan.plan(root, files[0], files[1], CMDLINE, crash=False)
