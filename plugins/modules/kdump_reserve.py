@@ -20,7 +20,7 @@ description:
   - A file keeps what it was - a symlink stays a symlink (its target is edited), owner, group, mode and
     SELinux context are kept. A file with more than one hard link is refused (replacing it would leave
     the other names with the old text, and writing it in place is not atomic); nothing is written then.
-  - Idempotent; check mode and diff mode show the exact change.
+  - Idempotent.
   - A changed reservation needs a reboot; a kexec reboot into the default entry is enough
     (M(kernel.kexec.kexec_reboot), or the C(kernel.kexec.crashkernel) role which does it all).
 author:
@@ -32,6 +32,10 @@ requirements:
   - For the reservation to be used, a Linux kernel built with kexec (C(CONFIG_KEXEC) or C(CONFIG_KEXEC_FILE))
     and crash-dump support
   - Python on the target (no C(kexec-tools))
+extends_documentation_fragment:
+  - kernel.kexec.attributes
+  - kernel.kexec.attributes.platform
+  - kernel.kexec.attributes.action_group
 options:
   size:
     description:
@@ -107,14 +111,14 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Plans the edit and reports it; writes nothing and runs no generator.
+    details: Plans the bootloader edit and any O(shrink_to) and reports both; writes nothing and runs no tool
+      (C(grub-mkconfig), C(grubby), C(zipl)), so a failure of the tool shows in a real run only.
   diff_mode:
-    support: full
-    description: Shows each configuration file before and after.
+    support: partial
+    details: Each configuration file the edit changes, before and after; not what the tool then generates from them
+      (C(grub.cfg), zipl's boot record), nor a run-time O(shrink_to).
   platform:
-    support: full
-    platforms: linux
-    description: Linux with GRUB, grubby/BLS, systemd-boot or zipl.
+    details: With GRUB, grubby/BLS, systemd-boot or zipl.
 seealso:
   - module: kernel.kexec.kexec_info
   - module: kernel.kexec.kexec_reboot

@@ -22,18 +22,18 @@ requirements:
   - Python on the target (no C(kexec-tools)); a Linux kernel, with or without kexec (the result says which
     methods it allows and why not the others)
   - Root for the crash region's addresses and for boot configuration only root can read
+extends_documentation_fragment:
+  - kernel.kexec.attributes
+  - kernel.kexec.attributes.platform
+  - kernel.kexec.attributes.action_group
 options: {}
 attributes:
   check_mode:
     support: full
-    description: Read-only; runs the same in check mode.
+    details: Read-only, so it runs the same in check mode.
   diff_mode:
-    support: none
-    description: Reports no changes.
-  platform:
-    support: full
-    platforms: linux
-    description: Linux only; reads C(/proc) and C(/sys).
+    support: N/A
+    details: Read-only; there is nothing to diff.
 seealso:
   - module: kernel.kexec.kexec_load
 """

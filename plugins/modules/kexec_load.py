@@ -42,6 +42,9 @@ requirements:
     C(crashkernel=) (M(kernel.kexec.kdump_reserve))
   - Python on the target (no C(kexec-tools))
 extends_documentation_fragment:
+  - kernel.kexec.attributes
+  - kernel.kexec.attributes.platform
+  - kernel.kexec.attributes.action_group
   - kernel.kexec.load_options
 options:
   type:
@@ -61,15 +64,17 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Runs every check and reports the plan; makes no syscall.
+    details:
+      - Runs every check a real run makes and plans the load, the segment table of O(method=legacy) included; only
+        the syscall is skipped. A refusal that only the kernel makes (a signature policy, say) shows in a real run.
+      - With O(method=auto) it reports C(kexec_file_load); a real run falls back to C(kexec_load) only when that
+        syscall refuses.
   diff_mode:
     support: full
-    description: Shows what is loaded before and after (kernel, initrd, checksums, command line, and for
-      O(method=legacy) the segment table).
+    details: What is loaded before and after (kernel, initrd, checksums, command line, and for O(method=legacy) the
+      segment table).
   platform:
-    support: full
-    platforms: linux
-    description: Linux only; reads C(/proc) and C(/sys).
+    details: x86_64; aarch64, riscv64, ppc64le and s390x are unit-tested only.
 seealso:
   - module: kernel.kexec.kexec_info
   - module: kernel.kexec.kexec_reboot

@@ -58,6 +58,10 @@ requirements:
     O(method=legacy) (either for V(auto)); without it only O(fallback=full) reboots, through firmware
   - Python on the target (no C(kexec-tools))
 extends_documentation_fragment:
+  - kernel.kexec.attributes
+  - kernel.kexec.attributes.flow
+  - kernel.kexec.attributes.platform
+  - kernel.kexec.attributes.action_group
   - kernel.kexec.load_options
 options:
   reboot_timeout:
@@ -116,20 +120,21 @@ options:
 attributes:
   action:
     support: full
-    description: The controller side waits across the reboot and verifies the new kernel.
+    details: The controller side waits across the reboot and verifies the new kernel.
   async:
     support: none
-    description: The task waits for the host itself.
+    details: The task waits for the host itself.
   check_mode:
     support: full
-    description: Loads nothing and reboots nothing; reports the method and the kernel that would boot.
+    details: The module runs every check on the target and reports the method and the kernel that would boot;
+      nothing is loaded or rebooted, and the controller does not wait.
   diff_mode:
     support: none
-    description: Use M(kernel.kexec.kexec_load) with diff to see the load plan.
+    details: Use M(kernel.kexec.kexec_load) with diff to see the load plan.
   platform:
-    support: full
-    platforms: linux
-    description: Linux targets reached over SSH; the C(local) connection is refused.
+    details:
+      - Targets reached over SSH; the C(local) connection is refused.
+      - x86_64; aarch64, riscv64, ppc64le and s390x are unit-tested only.
 seealso:
   - module: kernel.kexec.kexec_load
   - module: ansible.builtin.reboot

@@ -1,11 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to the kernel.kexec collection
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Bootloader backends behind one interface (base.Bootloader), and ``auto`` detection.
+"""Pick the bootloader backend: by name, or ``auto`` detection.
 
-Private to the kernel.kexec collection. The _boot package: entry.py reads the
-default boot entry, base.py is the interface, grub.py, bls.py and zipl.py the
-backends, and this file picks one.
+Private to the kernel.kexec collection.
 """
 
 from __future__ import annotations
