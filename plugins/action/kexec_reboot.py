@@ -28,10 +28,11 @@ wait is built to be quick and never to hang:
   boot that shows none, NOT_STARTED_AFTER seconds (plus logind's longest delay
   for inhibitors) after the reboot was due, ends the wait with an error that
   quotes the reboot child's status file; a read that hangs is cut;
-- every wait is bounded: the module run, the tmp removal, each read, each
-  connection reset (the "reconnect"), the delays. A remote call that overruns
-  is abandoned, and so is the connection object its thread still runs in:
-  the next call gets a fresh connection of the same plugin and options;
+- every wait is bounded: the module run, each read, each connection reset (the
+  "reconnect"), the delays, and ansible-core's removal of the remote tmp dir
+  afterwards (cleanup(), skipped after an unanswered module call). A remote
+  call that overruns is abandoned, and so is the connection object its thread
+  still runs in: the next call gets a fresh connection of the same plugin and options;
 - the host is back only with a new boot_id, never by time alone, and a kexec
   is claimed only when the new /proc/cmdline carries this run's nonce
   (``kexec_reboot.boot=<nonce>``, which the module put on the image it loaded).
@@ -125,6 +126,8 @@ class ActionModule(ActionBase):
         super(ActionModule, self).__init__(*args, **kwargs)
         self._retired = []  # connection objects a hung call may still be using: never used again
         self._banner_watch = None  # the probes' shared connections, for one wait
+        self._call_timeout = REBOOT_OPTIONS["connect_timeout"]["default"] + self.EXTRA_CALL_TIME
+        self._module_unanswered = False  # cleanup() then sends nothing: the host may be going down
 
     def run(self, tmp=None, task_vars=None):
         self._supports_check_mode = True
@@ -139,6 +142,7 @@ class ActionModule(ActionBase):
             check_reboot_options(args)  # before any remote call: nothing loaded, nothing rebooted
         except KexecError as exc:
             return dict(result, failed=True, rebooted=False, msg=exc.msg)
+        self._call_timeout = args["connect_timeout"] + self.EXTRA_CALL_TIME
         task_connection = self._connection
         nonce = self._new_nonce()
         endpoint = None if self._task.check_mode else self.probe_endpoint()
@@ -149,6 +153,7 @@ class ActionModule(ActionBase):
         try:
             prepared = self.start_reboot(dict(self._task.args, nonce=nonce), task_vars, deadline)
         except RemoteCallTimeout:
+            self._module_unanswered = True
             return dict(result, failed=True, rebooted=None, elapsed=round(self._clock() - start, 1),
                         msg="the kexec_reboot module on the target did not answer within reboot_timeout (%s s): "
                             "the reboot may have started; check the host" % args["reboot_timeout"])
@@ -188,6 +193,18 @@ class ActionModule(ActionBase):
         return self.bounded(lambda: self._execute_module(module_name="kernel.kexec.kexec_reboot", module_args=args,
                                                          task_vars=task_vars),
                             max(deadline - self._clock(), 0))
+
+    def cleanup(self, force=False):
+        """ansible-core's cleanup (it removes the module's remote tmp dir where that is still set) with the
+        bound of every remote call. Nothing after an unanswered module call: the host may be going down,
+        and the task executor runs cleanup() outside the task's deadline."""
+        if self._module_unanswered:
+            display.vvv("kexec_reboot: the module did not answer; its remote tmp dir, if any, stays on the target")
+            return
+        try:
+            self.bounded(lambda: super(ActionModule, self).cleanup(force), self._call_timeout)
+        except AnsibleError as exc:
+            display.warning("kexec_reboot: removing the remote tmp dir failed: %s" % exc)
 
     # --- phase 2: wait for a new boot ---------------------------------------
 
