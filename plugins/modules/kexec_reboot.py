@@ -56,8 +56,8 @@ description:
     every 40 seconds. A new C(boot_id) ends the wait even if the probes never saw sshd go. The same read
     gathers every sign of a shutdown under way, because a reboot may start late for good reasons (a long
     O(pre_reboot_delay); logind holding C(systemctl kexec) for delay inhibitors up to its
-    C(InhibitDelayMaxSec), as kubelet's graceful node shutdown asks): systemd's state, a queued shutdown job,
-    logind's C(PreparingForShutdown), and the status file. Only an old boot that shows none of them, with
+    C(InhibitDelayMaxSec), as kubelet's graceful node shutdown asks). It reads systemd's state, a queued shutdown
+    job, logind's C(PreparingForShutdown), and the status file. Only an old boot that shows none of them, with
     systemd calling it C(running), C(degraded) or C(maintenance), 30 seconds after the reboot was due (the
     module's answer plus O(pre_reboot_delay)) plus logind's C(InhibitDelayMaxUSec), fails the task at once
     (the reboot never began), quoting the status file, instead of waiting for O(reboot_timeout).
@@ -133,7 +133,7 @@ options:
   allow_unclean_reboot:
     description:
       - Where the host's init system cannot reboot it (into the loaded image, or through firmware for
-        O(fallback=full)), reboot by C(sync) and the C(reboot) syscall at once: no service is stopped and no
+        O(fallback=full)), reboot by C(sync) and the C(reboot) syscall at once. No service is stopped and no
         file system unmounted, as after a power cut with the disks synced. The task warns, and RV(reboot_by) says so.
       - V(false) refuses such a host before anything is loaded or rebooted.
       - A clean way through the init system is always taken where there is one.
