@@ -243,8 +243,8 @@ def test_cleanup_after_an_unanswered_module_sends_nothing(harness):
     assert tracked.used == []
 
 
-def test_cleanup_is_bounded_like_every_remote_call(harness):
-    # The module failed on the target (nothing rebooted), so the tmp dir is still set; the rm hangs.
+def module_failed_leaving_its_tmpdir(harness):
+    """A Tracked action whose module failed on the target (nothing rebooted): its tmp dir is still set."""
     tracked = Tracked(harness)
     harness.target.plan = {"failed": True, "msg": "kexec is disabled on this host"}
 
@@ -252,7 +252,12 @@ def test_cleanup_is_bounded_like_every_remote_call(harness):
         leave_tmpdir(harness, tracked.action)
         return dict(harness.target.plan)
     tracked.action._execute_module = module
-    tracked.action._low_level_execute_command = lambda cmd, **kwargs: tracked.hang()
+    return tracked
+
+
+def test_cleanup_is_bounded_like_every_remote_call(harness):
+    tracked = module_failed_leaving_its_tmpdir(harness)
+    tracked.action._low_level_execute_command = lambda cmd, **kwargs: tracked.hang()  # the rm hangs
     result = tracked.run()
     assert result["failed"] is True and harness.events == []
     tracked.released = threading.Event()  # run() released the first
@@ -267,13 +272,7 @@ def test_cleanup_is_bounded_like_every_remote_call(harness):
 
 
 def test_cleanup_removes_the_tmp_dir_of_a_host_that_stays_up(harness):
-    tracked = Tracked(harness)
-    harness.target.plan = {"failed": True, "msg": "kexec is disabled on this host"}
-
-    def module(**kwargs):
-        leave_tmpdir(harness, tracked.action)
-        return dict(harness.target.plan)
-    tracked.action._execute_module = module
+    tracked = module_failed_leaving_its_tmpdir(harness)
     tracked.run()
     tracked.action.cleanup()
     assert [cmd for cmd, _connection in tracked.used] == ["rm -f -r %s > /dev/null 2>&1" % TMPDIR]
