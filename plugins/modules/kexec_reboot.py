@@ -326,11 +326,20 @@ def start(module, kexec, init, order):
     tmpdir = tmpdir_to_remove(module)
     try:
         reboot.start_reboot(order, reboot.status_path(kexec.root, run_id), params["pre_reboot_delay"],
-                            runner=module.run_command, root=kexec.root, remove_dir=tmpdir,
+                            runner=command_runner(module), root=kexec.root, remove_dir=tmpdir,
                             unit=reboot.session_unit(run_id) if init.name == "systemd" else None)
     except KexecError as exc:
         exc.fail(module)
     return tmpdir is not None
+
+
+def command_runner(module):
+    """argv, env -> (rc, stdout, stderr) by module.run_command, with the arguments as they are (no ~ or $VAR
+    expansion: a msg is text). A command that cannot run raises rather than fails the module: in the
+    reboot's child, the module has answered already and the status file records the error."""
+    def run(argv, env=None):
+        return module.run_command(argv, environ_update=env, expand_user_and_vars=False, handle_exceptions=False)
+    return run
 
 
 def tmpdir_to_remove(module):

@@ -99,8 +99,8 @@ class OldBoot:
         if self.preparing:
             parts.append("logind is preparing for shutdown")
         if self.delay_inhibited:
-            parts.append("delay inhibitors on %s (logind waits up to %g s)" % (self.delay_inhibited,
-                                                                            self.inhibit_delay_max))
+            parts.append("delay inhibitors on %s (logind waits up to %g s)"
+                         % (self.delay_inhibited, self.inhibit_delay_max))
         parts.append(describe_status(self.status))
         return "; ".join(parts)
 
@@ -113,12 +113,13 @@ def describe_status(status):
     state = status.get("state")
     if state == "waiting":
         return "the reboot's child was waiting to run %s (%s)" % (command_run, status.get("session") or "")
+    if state == "running":
+        return "the reboot's child ran %s, which has not returned" % command_run
     if state == "failed":
         return "the reboot's child could not run %s: %s" % (command_run, status.get("error"))
     if state == "issued" and "rc" in status:
         stderr = (status.get("stderr") or "").strip()
-        return "the reboot's child ran %s, which exited %s%s" % (command_run, status["rc"],
-                                                               ": " + stderr if stderr else "")
+        return "the reboot's child ran %s, which exited %s%s" % (command_run, status["rc"], ": " + stderr if stderr else "")
     if state == "issued":
         return "the reboot's child ran %s" % command_run
     return "the reboot's child wrote %s" % json.dumps(status, sort_keys=True)

@@ -39,7 +39,6 @@ import re
 import select
 import shutil
 import signal
-import subprocess
 import time
 
 from ansible_collections.kernel.kexec.plugins.module_utils._boot.base import write_atomic
@@ -53,9 +52,6 @@ LOAD_KEYS = ("kernel", "initrd", "cmdline", "append", "remove")
 SETTLE_DELAY = 0.2
 # The module's process exits right after printing its answer; the child never waits longer than this.
 PARENT_EXIT_TIMEOUT = 10
-# The reboot command returns once the init system has the request (systemctl --no-block queues a job);
-# one that hangs is cut after this many seconds, and the status file says so.
-ISSUE_TIMEOUT = 60
 # World-readable: the controller reads the status without become, as it reads boot_id, while the host goes down.
 STATUS_DIR = "run/kernel-kexec-reboot"
 STDERR_KEPT = 2000  # characters of the reboot command's stderr the status file keeps
@@ -238,7 +234,7 @@ def leave_session(runner, pid, unit, root="/"):
     """Move process ``pid`` out of the SSH login session into the transient scope ``unit``, as
     ``systemd-run --scope`` places a command, so that logind's KillUserProcesses=yes cannot end it
     with the session. Returns what happened, in words; KexecError where it stays in a session logind
-    may end. ``runner(argv)`` returns (rc, stdout, stderr)."""
+    may end. ``runner(argv, env=None)`` returns (rc, stdout, stderr) and raises where argv cannot run."""
     rc, _out, err = runner(["busctl", "--timeout=10", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
                             "org.freedesktop.systemd1.Manager", "StartTransientUnit", "ssa(sv)a(sa(sv))", unit, "fail",
                             "3", "PIDs", "au", "1", str(pid), "DefaultDependencies", "b", "false",
@@ -266,7 +262,7 @@ def start_reboot(order, status, delay=0, runner=None, unit=None, root="/", arch=
     child's read end then sees end-of-file. It then removes ``remove_dir`` (the module's remote tmp
     dir, where the controller asked for its removal) and reboots ``delay`` seconds later, at least
     SETTLE_DELAY. With ``unit``, the parent first moves the child out of the login session
-    (leave_session, by ``runner``). ``status`` is the status file's path.
+    (leave_session). ``runner`` runs both that and the reboot command; ``status`` is the status file's path.
     """
     exit_seen, held_until_exit = os.pipe()
     try:
@@ -296,15 +292,16 @@ def start_reboot(order, status, delay=0, runner=None, unit=None, root="/", arch=
         if remove_dir:
             shutil.rmtree(remove_dir, ignore_errors=True)
         time.sleep(max(delay, SETTLE_DELAY))
-        code = 0 if issue(order, status, arch) else 1
+        code = 0 if issue(order, status, runner, arch) else 1
     finally:
         os._exit(code)  # never back into the module's code
 
 
-def issue(order, status, arch=None):
+def issue(order, status, runner, arch=None):
     """Run the reboot command (or, for an unclean order, sync and the reboot syscall); record what it said.
 
-    True when the init system took the request (the syscall, when it works, never returns)."""
+    True when the init system took the request (the syscall, when it works, never returns). "running" is
+    recorded first, so a command that never returns (an init system that no longer listens) shows as such."""
     if not order.clean:
         record_progress(status, "issued", command=str(order))
         try:
@@ -312,15 +309,14 @@ def issue(order, status, arch=None):
         except KexecError as exc:
             record_progress(status, "failed", command=str(order), error=exc.msg)
         return False
+    record_progress(status, "running", command=str(order))
     try:
-        done = subprocess.run(order.argv, env=dict(os.environ, **order.env), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=ISSUE_TIMEOUT, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        rc, _out, err = runner(order.argv, order.env)
+    except Exception as exc:  # pylint: disable=broad-except  # it cannot run: say why, whatever it was
         record_progress(status, "failed", command=str(order), error=str(exc))
         return False
-    record_progress(status, "issued", command=str(order), rc=done.returncode,
-                    stderr=done.stderr.decode("utf-8", "replace")[-STDERR_KEPT:])
-    return done.returncode == 0
+    record_progress(status, "issued", command=str(order), rc=rc, stderr=(err or "")[-STDERR_KEPT:])
+    return rc == 0
 
 
 __all__ = ("HOST_REFUSALS", "NONCE_NAME", "STATUS_DIR", "check_nonce", "host_cannot_kexec", "issue", "leave_session",

@@ -165,8 +165,8 @@ class Target:
         logind = now(self.logind)
         status = now(self.status)
         lines = ["system: %s" % now(self.system), "jobs: %s" % now(self.jobs)]
-        lines += ["%s: %s" % (name, logind.get(name, "")) for name in ("PreparingForShutdown", "DelayInhibited",
-                                                                      "InhibitDelayMaxUSec")]
+        lines += ["%s: %s" % (name, logind.get(name, ""))
+                  for name in ("PreparingForShutdown", "DelayInhibited", "InhibitDelayMaxUSec")]
         lines.append("status: %s" % (json.dumps(status) if status is not None else ""))
         return "".join(line + "\n" for line in lines)
 

@@ -99,8 +99,9 @@ def test_the_window_grows_by_the_longest_delay_logind_grants_inhibitors(harness)
      "the reboot's child was waiting to run systemctl kexec --no-block (left in the login session"),
     ({"state": "failed", "command": "systemctl kexec --no-block", "error": "[Errno 2] No such file or directory"},
      "the reboot's child could not run systemctl kexec --no-block: [Errno 2] No such file or directory"),
+    ({"state": "running", "command": "/sbin/telinit 6"}, "the reboot's child ran /sbin/telinit 6, which has not returned"),
     (None, "no status from the reboot's child"),
-], ids=["command-failed", "child-never-ran-it", "command-missing", "no-status-file"])
+], ids=["command-failed", "child-never-ran-it", "command-missing", "command-never-returned", "no-status-file"])
 def test_a_reboot_that_never_started_fails_with_what_the_status_file_says(harness, status, words):
     harness.target.reads = [boot(OLD_BOOT)]
     harness.target.system = "running"

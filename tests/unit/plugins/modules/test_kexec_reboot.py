@@ -214,3 +214,19 @@ def test_fallback_full_reboots_through_the_init_system_where_it_cannot_kexec_cle
     assert (rc, result["method"], result["reboot_by"]) == (0, "full", "/sbin/reboot")
     assert "busybox init has no kexec" in result["fallback_reason"]
     assert started == [(["/sbin/reboot"], 0)] and kernel.recorder.calls == []
+
+
+def test_commands_run_with_their_arguments_as_they_are():
+    # The reboot's child runs the command after the module answered: no fail_json, no $VAR or ~ expansion of
+    # a msg, the environment added.
+    calls = []
+
+    class Module:
+        def run_command(self, argv, **kwargs):
+            calls.append((argv, kwargs))
+            return 0, "", ""
+    run = kexec_reboot.command_runner(Module())
+    assert run(["systemctl", "reboot", "--message=$HOME ~"], {"SYSTEMCTL_SKIP_AUTO_KEXEC": "1"}) == (0, "", "")
+    assert calls == [(["systemctl", "reboot", "--message=$HOME ~"],
+                      {"environ_update": {"SYSTEMCTL_SKIP_AUTO_KEXEC": "1"}, "expand_user_and_vars": False,
+                       "handle_exceptions": False})]
