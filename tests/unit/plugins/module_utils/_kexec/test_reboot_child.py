@@ -51,7 +51,8 @@ class FakeProcess:
         self.events = []
         self.fork_returns = fork_returns
         self.busctl_answer = (0, 'o "/org/freedesktop/systemd1/job/1"\n', "")
-        self.command_answer = (0, "", "")  # the reboot command's (rc, stdout, stderr), or an exception it raises
+        self.command_answer = (0, "", "")  # the reboot command's (rc, stdout, stderr)
+        self.command_failure = None  # or the exception it raises instead
         self.on_sleep = None  # called at each sleep (a test moves the child into its scope there)
         self.replace = {}  # os function name -> another fake, for one test
         self.real_open, self.real_close = os.open, os.close
@@ -143,8 +144,8 @@ class FakeProcess:
             return self.busctl_answer
         self.events.append(("run", argv))
         self.run_env = env
-        if isinstance(self.command_answer, Exception):
-            raise self.command_answer
+        if self.command_failure is not None:
+            raise self.command_failure
         return self.command_answer
 
     def _exit(self, code):
@@ -289,7 +290,7 @@ def test_child_runs_the_command_and_records_its_exit_status_and_stderr(child, fa
 
 
 def test_child_records_a_command_that_cannot_run(child, fake_syscall):
-    child.command_answer = FileNotFoundError(errno.ENOENT, "No such file or directory", "/sbin/telinit")
+    child.command_failure = FileNotFoundError(errno.ENOENT, "No such file or directory", "/sbin/telinit")
     assert run_child(child, order=RebootOrder(["/sbin/telinit", "6"])) == 1
     status = child.status()
     assert (status["state"], status["command"]) == ("failed", "/sbin/telinit 6")
