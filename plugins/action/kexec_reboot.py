@@ -23,13 +23,16 @@ wait is built to be quick and never to hang:
 - once sshd answers, one command reads boot_id, release and cmdline;
 - while the old boot's sshd still answers (the probes have not seen it go), the
   boot_id is read at growing intervals, each read bounded: a new boot_id ends
-  the wait (a shutdown quicker than the probes), an old boot that systemd still
-  calls running long after the reboot was started ends it with an error (the
-  reboot never began), a read that hangs on the closing host is cut;
-- every wait is bounded: the module run, the tmp removal, each read, each
-  connection reset (the "reconnect"), the delays. A remote call that overruns
-  is abandoned, and so is the connection object its thread still runs in:
-  the next call gets a fresh connection of the same plugin and options;
+  the wait (a shutdown quicker than the probes); the same read gathers every
+  sign of a shutdown under way (plugin_utils/_old_boot.py), and only an old
+  boot that shows none, NOT_STARTED_AFTER seconds (plus logind's longest delay
+  for inhibitors) after the reboot was due, ends the wait with an error that
+  quotes the reboot child's status file; a read that hangs is cut;
+- every wait is bounded: the module run, each read, each connection reset (the
+  "reconnect"), the delays, and ansible-core's removal of the remote tmp dir
+  afterwards (cleanup(), skipped after an unanswered module call). A remote
+  call that overruns is abandoned, and so is the connection object its thread
+  still runs in: the next call gets a fresh connection of the same plugin and options;
 - the host is back only with a new boot_id, never by time alone, and a kexec
   is claimed only when the new /proc/cmdline carries this run's nonce
   (``kexec_reboot.boot=<nonce>``, which the module put on the image it loaded).
@@ -37,6 +40,7 @@ wait is built to be quick and never to hang:
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import itertools
 import secrets
@@ -52,16 +56,25 @@ from ansible_collections.kernel.kexec.plugins.module_utils._argspec import (
     LOAD_OPTIONS, REBOOT_OPTIONS, check_reboot_options,
 )
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
-from ansible_collections.kernel.kexec.plugins.module_utils._kexec.reboot import nonce_argument
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.reboot import (
+    SETTLE_DELAY, nonce_argument, status_path,
+)
+from ansible_collections.kernel.kexec.plugins.plugin_utils import _old_boot as old_boot
 from ansible_collections.kernel.kexec.plugins.plugin_utils._banner_watch import BannerWatch
 
 display = Display()
 
 STATE_COMMAND = "cat /proc/sys/kernel/random/boot_id /proc/sys/kernel/osrelease /proc/cmdline"
-# The same, and what systemd says of the system: "stopping" once a shutdown job runs.
-OLD_BOOT_COMMAND = STATE_COMMAND + "; systemctl is-system-running 2>/dev/null || true"
-# systemd states that mean no shutdown is under way.
-NOT_STOPPING = frozenset(("initializing", "starting", "running", "degraded", "maintenance"))
+
+
+def old_boot_command(run_id):
+    """STATE_COMMAND and every sign of a shutdown under way, with the status file of the run ``run_id``."""
+    return old_boot.command(STATE_COMMAND, status_path("/", run_id))
+
+
+# The reboot the wait is for: its run id (the nonce, which names its status file), the controller's clock
+# time at which the target's child issues it, and the pre_reboot_delay that time includes.
+DueReboot = collections.namedtuple("DueReboot", "run_id due pre_reboot_delay")
 
 
 class RemoteCallTimeout(AnsibleError):
@@ -93,8 +106,9 @@ class ActionModule(ActionBase):
     # began, then every OLD_BOOT_READS[-1] seconds: rarely, because a read sent while the old boot
     # shuts down can hang on a half-closed connection until its deadline cuts it.
     OLD_BOOT_READS = (5, 10, 20, 40)
-    # systemctl kexec/reboot makes systemd "stopping" at once: an old boot still running this long
-    # after the reboot was forked never started it (the fork or systemctl failed).
+    # systemctl kexec/reboot makes systemd "stopping" at once, or logind "preparing for shutdown" while
+    # inhibitors delay it: an old boot that shows neither this long after the reboot was due (plus
+    # logind's InhibitDelayMaxUSec) never started it (the child or its command failed).
     NOT_STARTED_AFTER = 30
     EXTRA_CALL_TIME = 20  # a remote call may take connect_timeout plus this before it is cut
     RESET_TIMEOUT = 15  # a connection reset (ssh -O check and -O stop, a paramiko close) may take this long
@@ -112,6 +126,8 @@ class ActionModule(ActionBase):
         super(ActionModule, self).__init__(*args, **kwargs)
         self._retired = []  # connection objects a hung call may still be using: never used again
         self._banner_watch = None  # the probes' shared connections, for one wait
+        self._call_timeout = REBOOT_OPTIONS["connect_timeout"]["default"] + self.EXTRA_CALL_TIME
+        self._module_unanswered = False  # cleanup() then sends nothing: the host may be going down
 
     def run(self, tmp=None, task_vars=None):
         self._supports_check_mode = True
@@ -126,6 +142,7 @@ class ActionModule(ActionBase):
             check_reboot_options(args)  # before any remote call: nothing loaded, nothing rebooted
         except KexecError as exc:
             return dict(result, failed=True, rebooted=False, msg=exc.msg)
+        self._call_timeout = args["connect_timeout"] + self.EXTRA_CALL_TIME
         task_connection = self._connection
         nonce = self._new_nonce()
         endpoint = None if self._task.check_mode else self.probe_endpoint()
@@ -136,11 +153,12 @@ class ActionModule(ActionBase):
         try:
             prepared = self.start_reboot(dict(self._task.args, nonce=nonce), task_vars, deadline)
         except RemoteCallTimeout:
+            self._module_unanswered = True
             return dict(result, failed=True, rebooted=None, elapsed=round(self._clock() - start, 1),
                         msg="the kexec_reboot module on the target did not answer within reboot_timeout (%s s): "
                             "the reboot may have started; check the host" % args["reboot_timeout"])
+        reboot_due = self._clock() + max(args["pre_reboot_delay"], SETTLE_DELAY)  # when the child issues it
         result.update(prepared)
-        result.pop("systemd", None)
         result["previous_boot_id"] = result.pop("boot_id", None)
         if prepared.get("failed") or self._task.check_mode:
             result["rebooted"] = False
@@ -153,7 +171,8 @@ class ActionModule(ActionBase):
         try:
             self.drop_connection()
             self._sleep(min(args["post_reboot_delay"], max(deadline - self._clock(), 0)))
-            state = self.wait_for_new_boot(prepared["boot_id"], deadline, args["connect_timeout"], endpoint)
+            state = self.wait_for_new_boot(prepared["boot_id"], deadline, args["connect_timeout"], endpoint,
+                                           DueReboot(nonce, reboot_due, args["pre_reboot_delay"]))
             result.update(kernel=state["release"], cmdline=state["cmdline"], boot_id=state["boot_id"])
             result.update(self.verify(prepared, state, nonce))
             if args["test_command"]:
@@ -175,6 +194,18 @@ class ActionModule(ActionBase):
                                                          task_vars=task_vars),
                             max(deadline - self._clock(), 0))
 
+    def cleanup(self, force=False):
+        """ansible-core's cleanup (it removes the module's remote tmp dir where that is still set) with the
+        bound of every remote call. Nothing after an unanswered module call: the host may be going down,
+        and the task executor runs cleanup() outside the task's deadline."""
+        if self._module_unanswered:
+            display.vvv("kexec_reboot: the module did not answer; its remote tmp dir, if any, stays on the target")
+            return
+        try:
+            self.bounded(lambda: super(ActionModule, self).cleanup(force), self._call_timeout)
+        except AnsibleError as exc:
+            display.warning("kexec_reboot: removing the remote tmp dir failed: %s" % exc)
+
     # --- phase 2: wait for a new boot ---------------------------------------
 
     def probe_endpoint(self):
@@ -193,14 +224,15 @@ class ActionModule(ActionBase):
             self.close_banner_watch()
         return host, port
 
-    def wait_for_new_boot(self, old_boot_id, deadline, connect_timeout, endpoint=None):
-        """Poll until the host answers with a boot_id other than ``old_boot_id``."""
+    def wait_for_new_boot(self, old_boot_id, deadline, connect_timeout, endpoint, reboot):
+        """Poll until the host answers with a boot_id other than ``old_boot_id``; ``reboot`` (a DueReboot)
+        says when the target issues the reboot."""
         try:
-            return self._wait_for_new_boot(old_boot_id, deadline, connect_timeout, endpoint)
+            return self._wait_for_new_boot(old_boot_id, deadline, connect_timeout, endpoint, reboot)
         finally:
             self.close_banner_watch()
 
-    def _wait_for_new_boot(self, old_boot_id, deadline, connect_timeout, endpoint):
+    def _wait_for_new_boot(self, old_boot_id, deadline, connect_timeout, endpoint, reboot):
         host, port = endpoint or self._ssh_endpoint()
         last_seen = "nothing yet"
         went_down = not port  # without probes only the boot_id can tell
@@ -229,7 +261,7 @@ class ActionModule(ActionBase):
             self._trace(began, "reading the boot_id" + (" (the old boot's sshd still answers)" if checking_old_boot else ""))
             try:
                 state = self.read_state(min(connect_timeout + self.EXTRA_CALL_TIME, remaining),
-                                        OLD_BOOT_COMMAND if checking_old_boot else STATE_COMMAND)
+                                        old_boot_command(reboot.run_id) if checking_old_boot else STATE_COMMAND)
             except ConnectionLost:
                 raise
             except AnsibleError as exc:
@@ -241,14 +273,26 @@ class ActionModule(ActionBase):
             self._trace(began, "boot_id %s" % state["boot_id"])
             if state["boot_id"] != old_boot_id:
                 return state
-            if checking_old_boot and state.get("system") in NOT_STOPPING \
-                    and self._clock() - began >= self.NOT_STARTED_AFTER:
-                raise AnsibleError("the reboot did not start: %.0f s after it was started the host still runs boot "
-                                   "%s and systemd calls it %s, not stopping. See the host's journal for why "
-                                   "systemctl did not reboot it" % (self._clock() - began, old_boot_id, state["system"]))
-            last_seen = "the old boot %s still answering (systemd: %s)" % (old_boot_id, state.get("system") or "unknown")
+            if "old_boot" in state:
+                self.check_reboot_started(old_boot_id, state["old_boot"], reboot)
+                last_seen = "the old boot %s still answering (%s)" % (old_boot_id, state["old_boot"].summary())
+            else:
+                last_seen = "the old boot %s still answering" % old_boot_id
             self.drop_connection()
             self._sleep(self.PROBE_INTERVAL)
+
+    def check_reboot_started(self, old_boot_id, old, reboot):
+        """Raise when the old boot ``old`` (an OldBoot) shows no shutdown long after ``reboot`` was due:
+        NOT_STARTED_AFTER seconds, plus the longest delay logind grants inhibitors."""
+        late = self._clock() - reboot.due
+        if not old.shows_no_shutdown() or late < self.NOT_STARTED_AFTER + old.inhibit_delay_max:
+            return
+        raise AnsibleError("the reboot did not start: %.0f s after it was due (pre_reboot_delay %s s after the "
+                           "module answered) the host still runs boot %s, and nothing shows a shutdown under way "
+                           "(systemd calls it %s, no shutdown job is queued, logind is not preparing for shutdown). "
+                           "The reboot's status (%s): %s. See the host's journal"
+                           % (late, reboot.pre_reboot_delay, old_boot_id, old.system,
+                              status_path("/", reboot.run_id), old_boot.describe_status(old.status)))
 
     def _trace(self, began, what):
         """One -vvv line per step of the wait, stamped with the seconds since it began: where a slow
@@ -290,15 +334,15 @@ class ActionModule(ActionBase):
             self._banner_watch = None
 
     def read_state(self, timeout, command=STATE_COMMAND):
-        """boot_id, release, cmdline (and, by OLD_BOOT_COMMAND, systemd's system state) in one call."""
+        """boot_id, release, cmdline in one call, and by old_boot_command() also ``old_boot`` (an OldBoot)."""
         result = self.bounded(lambda: self._low_level_execute_command(command, sudoable=False), timeout)
         lines = result.get("stdout", "").splitlines()
-        if result.get("rc") != 0 or len(lines) < 3:
-            raise AnsibleError("'%s' returned rc=%s: %s" % (command, result.get("rc"),
+        if result.get("rc") != 0 or len(lines) < 3:  # named by its first part: the old boot's is long
+            raise AnsibleError("'%s' returned rc=%s: %s" % (STATE_COMMAND, result.get("rc"),
                                                             (result.get("stderr") or "").strip()))
         state = {"boot_id": lines[0].strip(), "release": lines[1].strip(), "cmdline": lines[2].strip()}
-        if len(lines) > 3:
-            state["system"] = lines[3].strip()
+        if command != STATE_COMMAND:
+            state["old_boot"] = old_boot.OldBoot(lines[3:])
         return state
 
     def _run_for_at_most(self, call, timeout):

@@ -33,6 +33,7 @@ REBOOT_OPTIONS = dict(
     post_reboot_delay=dict(type="int", default=0),
     msg=dict(type="str", default="Reboot initiated by Ansible (kernel.kexec.kexec_reboot)"),
     fallback=dict(type="str", default="none", choices=["none", "full"]),
+    allow_unclean_reboot=dict(type="bool", default=False),
 )
 
 

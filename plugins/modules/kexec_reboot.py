@@ -27,7 +27,21 @@ description:
     refuses C(kexec_load), by C(kexec_file_load). On EFI hosts V(file) stays the choice, as the legacy load
     hands EFI runtime services on only where the running kernel's runtime map allows it.
     RV(method_reason) says which loaded and why.
-  - The reboot is clean, C(systemctl kexec) where systemd runs; elsewhere sync, then the C(reboot) syscall.
+  - The reboot goes through the host's init system, which stops the services and unmounts the file systems
+    first. Where systemd runs, C(systemctl kexec); under OpenRC's own init, C(openrc-shutdown --kexec now);
+    under runit with Void's C(/etc/runit/shutdown.d/90-kexec.sh) and kexec-tools' C(kexec), C(runit-init 6);
+    under sysvinit with Debian kexec-tools' stop script in runlevel 6 (C(/etc/rc6.d/K..kexec), which runs
+    C(kexec -e) on the loaded image after the root file system was remounted read-only), C(telinit 6).
+    RV(reboot_by) says which.
+  - Where the init system cannot kexec (busybox init, sysvinit or runit without those kexec-tools steps, an init
+    system the module does not know), the task fails before anything is loaded, unless O(fallback=full)
+    reboots through the init system and firmware instead, or O(allow_unclean_reboot=true) allows sync and the
+    C(reboot) syscall, which stop no service and unmount nothing.
+  - Where systemd runs, the process that starts the reboot is moved out of the SSH login session into a
+    transient scope of its own (C(kexec-reboot-NONCE.scope)) before the module answers, so logind's
+    C(KillUserProcesses=yes) cannot end it with the session. It writes its progress to
+    C(/run/kernel-kexec-reboot/NONCE.status) (waiting, then the command it ran with its exit status and
+    stderr).
   - The host counts as back when it answers with a new C(boot_id), never by time alone. The wait drops the SSH
     control master across the reboot, so it never hangs on a stale connection, and probes the SSH port's
     banner, one probe at a time, every quarter second while the host is down (each probe that reaches sshd
@@ -39,12 +53,19 @@ description:
     and tens of such connections made sshd throttle and delay the real login by seconds. Where the
     controller cannot reach the SSH port directly (a jump host), it polls with bounded remote reads instead.
   - While the old boot still answers, its C(boot_id) is read 5, 10, 20 and 40 seconds into the wait and then
-    every 40 seconds. A new C(boot_id) ends the wait even if the probes never saw sshd go, and an old boot
-    that systemd still calls running 30 seconds after the reboot was started fails the task at once (the
-    reboot never began) instead of waiting for O(reboot_timeout).
+    every 40 seconds. A new C(boot_id) ends the wait even if the probes never saw sshd go. The same read
+    gathers every sign of a shutdown under way, because a reboot may start late for good reasons (a long
+    O(pre_reboot_delay); logind holding C(systemctl kexec) for delay inhibitors up to its
+    C(InhibitDelayMaxSec), as kubelet's graceful node shutdown asks). It reads systemd's state, a queued shutdown
+    job, logind's C(PreparingForShutdown), and the status file. Only an old boot that shows none of them, with
+    systemd calling it C(running), C(degraded) or C(maintenance), 30 seconds after the reboot was due (the
+    module's answer plus O(pre_reboot_delay)) plus logind's C(InhibitDelayMaxUSec), fails the task at once
+    (the reboot never began), quoting the status file, instead of waiting for O(reboot_timeout).
   - Every wait is bounded (the module run by O(reboot_timeout); each remote call by O(connect_timeout) plus
     20 seconds; each connection reset by 15 seconds). A call that overruns is abandoned together with its
-    connection; later calls use a new connection of the same plugin and options.
+    connection; later calls use a new connection of the same plugin and options. So is the removal of the
+    module's remote tmp dir that ansible-core sends after the task, where one is left; after a module run
+    that did not answer, nothing is sent.
   - All options are checked before anything is loaded or rebooted, on the controller and again on the target.
   - With O(fallback=full) a host that cannot kexec (kexec disabled, unsupported, lockdown, a signature policy) is
     rebooted through firmware instead, and the result says so. An image or command line the kernel refuses
@@ -102,20 +123,31 @@ options:
   fallback:
     description:
       - V(none) fails when kexec is impossible on the host.
-      - V(full) reboots through firmware instead (any loaded image is unloaded first, and
-        C(SYSTEMCTL_SKIP_AUTO_KEXEC=1) keeps newer systemd from turning the reboot into a kexec).
-        Impossible means the host refuses (kexec disabled, unsupported, load limit reached, lockdown) or a
+      - V(full) reboots through the init system and firmware instead (C(systemctl reboot), C(openrc-shutdown
+        --reboot now), C(runit-init 6), C(telinit 6), busybox's C(reboot)); any loaded image is unloaded
+        first, and C(SYSTEMCTL_SKIP_AUTO_KEXEC=1) keeps newer systemd from turning the reboot into a kexec.
+        Impossible means the host refuses (kexec disabled, unsupported, load limit reached, lockdown), a
         signature policy refuses the kernel (EPERM, EACCES, ENOSYS, EOPNOTSUPP, EKEYREJECTED, ENOKEY, ENODATA,
-        ENOPKG, EBADMSG, EMSGSIZE from the load).
+        ENOPKG, EBADMSG, EMSGSIZE from the load), or the init system cannot kexec (see O(allow_unclean_reboot)).
       - Mistakes in the input (a missing kernel file, say) and an image or command line the kernel refuses
         (EINVAL, ENOEXEC, EBADF, ENOMEM and every other errno) fail either way, with nothing rebooted.
     type: str
     choices: [none, full]
     default: none
+  allow_unclean_reboot:
+    description:
+      - Where the host's init system cannot reboot it (into the loaded image, or through firmware for
+        O(fallback=full)), reboot by C(sync) and the C(reboot) syscall at once. No service is stopped and no
+        file system unmounted, as after a power cut with the disks synced. The task warns, and RV(reboot_by) says so.
+      - V(false) refuses such a host before anything is loaded or rebooted.
+      - A clean way through the init system is always taken where there is one.
+    type: bool
+    default: false
   nonce:
     description:
       - Set by the action plugin for each run, never in a task (the task refuses it). 16 to 64 lower-case hex
-        digits, put on the command line of the image this module loads as C(kexec_reboot.boot=NONCE).
+        digits, put on the command line of the image this module loads as C(kexec_reboot.boot=NONCE); it also
+        names the reboot's status file and scope.
     type: str
 attributes:
   action:
@@ -227,6 +259,13 @@ loaded:
   description: The kexec image booted (kernel, release, initrd, command line, load method).
   returned: when RV(method=kexec)
   type: dict
+reboot_by:
+  description:
+    - How the target was told to reboot - the command run through its init system, or C(sync, then the reboot
+      syscall at once (unclean ...)) where O(allow_unclean_reboot) allowed that.
+  returned: unless the target refused before planning
+  type: str
+  sample: systemctl kexec --no-block --message=Reboot initiated by Ansible (kernel.kexec.kexec_reboot)
 method_reason:
   description: Which load method (C(legacy) or C(file)) loaded the image this task booted, and why.
   returned: when the task loaded an image
@@ -236,6 +275,7 @@ method_reason:
 """
 
 import os
+import secrets
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -243,7 +283,7 @@ from ansible_collections.kernel.kexec.plugins.module_utils._argspec import (
     LOAD_OPTIONS, REBOOT_OPTIONS, check_reboot_options, load_request,
 )
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
-from ansible_collections.kernel.kexec.plugins.module_utils._kexec import reboot
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import init_systems, reboot
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.loader import Kexec
 
 
@@ -262,24 +302,49 @@ def main():
         module.fail_json(msg="rebooting needs root (CAP_SYS_BOOT): use become: true")
     try:
         kexec = Kexec()
+        init = init_systems.detect(kexec.root)
         plan = reboot.prepare(kexec, load_request(params), reboot.load_requested(params), params["fallback"],
-                              module.check_mode, nonce=params["nonce"])
+                              module.check_mode, nonce=params["nonce"], init=init,
+                              allow_unclean=params["allow_unclean_reboot"])
+        order = init_systems.reboot_order(init, plan["method"], params["msg"], params["allow_unclean_reboot"])
         if plan["method"] == "full" and not module.check_mode:
             reboot.unload_for_full_reboot(kexec)
     except KexecError as exc:
         exc.fail(module)
+    plan["reboot_by"] = str(order)
     warning = plan.pop("warning", None)
     if warning:
         module.warn(warning)
-    if not module.check_mode:
-        tmpdir = tmpdir_to_remove(module)
-        reboot.start_reboot(plan["method"], plan["systemd"], params["pre_reboot_delay"], params["msg"],
-                            remove_dir=tmpdir)
-        if tmpdir:
-            # Ansible's own hand-over (async_wrapper uses it): the controller leaves the tmp dir to the
-            # reboot's child and sends no command to a host that is going down.
-            plan["_ansible_suppress_tmpdir_delete"] = True
+    if not order.clean:
+        module.warn("the reboot is unclean (allow_unclean_reboot): %s" % order)
+    if not module.check_mode and start(module, kexec, init, order):
+        # Ansible's own hand-over (async_wrapper uses it): the controller leaves the tmp dir to the
+        # reboot's child and sends no command to a host that is going down.
+        plan["_ansible_suppress_tmpdir_delete"] = True
     module.exit_json(**plan)
+
+
+def start(module, kexec, init, order):
+    """Hand the reboot to its detached child; True when the child removes the module's tmp dir."""
+    params = module.params
+    run_id = params["nonce"] or secrets.token_hex(16)  # the action plugin always sends its nonce
+    tmpdir = tmpdir_to_remove(module)
+    try:
+        reboot.start_reboot(order, reboot.status_path(kexec.root, run_id), params["pre_reboot_delay"],
+                            runner=command_runner(module), root=kexec.root, remove_dir=tmpdir,
+                            unit=reboot.session_unit(run_id) if init.name == "systemd" else None)
+    except KexecError as exc:
+        exc.fail(module)
+    return tmpdir is not None
+
+
+def command_runner(module):
+    """argv, env -> (rc, stdout, stderr) by module.run_command, with the arguments as they are (no ~ or $VAR
+    expansion: a msg is text). A command that cannot run raises rather than fails the module: in the
+    reboot's child, the module has answered already and the status file records the error."""
+    def run(argv, env=None):
+        return module.run_command(argv, environ_update=env, expand_user_and_vars=False, handle_exceptions=False)
+    return run
 
 
 def tmpdir_to_remove(module):

@@ -8,10 +8,16 @@ the controller must find after the reboot; ``start_reboot`` forks a detached
 child that waits until the module's process has exited (its answer is then
 on its way back over SSH: no blind delay), removes the module's remote tmp
 dir when asked to (so the controller sends nothing more to a host that is
-going down, as async_wrapper does), and runs ``systemctl kexec`` (or
-``systemctl reboot`` for the firmware fallback) where systemd runs, and
-otherwise syncs and makes the reboot syscall itself. Nothing skips service
-shutdown when systemd is there to do it.
+going down, as async_wrapper does), and reboots through the host's init system
+(init_systems.py: ``systemctl kexec`` where systemd runs). Only where the user
+allowed an unclean reboot does it sync and make the reboot syscall itself.
+
+Where systemd runs, the child is moved out of the SSH login session into a
+transient scope of its own before the module answers: logind's
+KillUserProcesses=yes would otherwise end it with the session, before it
+reboots anything. The child writes its progress to a status file under /run
+(waiting, then the command it issued with its exit status and stderr), which
+the controller reads while the old boot still answers.
 
 ``method: auto`` means something else here than for kexec_load: a reboot is
 where the legacy loader pays off (no purgatory, so no sha256 pass over every
@@ -27,14 +33,17 @@ syscall); the result's ``method_reason`` says which loaded and why.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import select
 import shutil
+import signal
 import time
 
+from ansible_collections.kernel.kexec.plugins.module_utils._boot.base import write_atomic
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, KexecUnavailable, SyscallError
-from ansible_collections.kernel.kexec.plugins.module_utils._kexec import syscalls
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import init_systems, syscalls
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.methods import usable
 
 LOAD_KEYS = ("kernel", "initrd", "cmdline", "append", "remove")
@@ -43,6 +52,12 @@ LOAD_KEYS = ("kernel", "initrd", "cmdline", "append", "remove")
 SETTLE_DELAY = 0.2
 # The module's process exits right after printing its answer; the child never waits longer than this.
 PARENT_EXIT_TIMEOUT = 10
+# World-readable: the controller reads the status without become, as it reads boot_id, while the host goes down.
+STATUS_DIR = "run/kernel-kexec-reboot"
+STDERR_KEPT = 2000  # characters of the reboot command's stderr the status file keeps
+# Moving the child into its scope happens when systemd runs the start job: poll its cgroup this often, this long.
+SCOPE_POLL_INTERVAL = 0.02
+SCOPE_POLLS = 250
 
 # What a load syscall returns when this host cannot kexec (not: this image or command line is wrong).
 # EPERM: kexec_load_disabled, lockdown or the load limit (root is checked before); EACCES: an IMA
@@ -78,10 +93,6 @@ def check_nonce(nonce):
     if nonce is not None and not NONCE_FORM.match(nonce):
         raise KexecError("nonce %r is not 16 to 64 lower-case hex digits (the action plugin sets it; "
                          "do not set it in a task)" % (nonce,))
-
-
-def has_systemd(root="/"):
-    return os.path.isdir(os.path.join(root, "run/systemd/system"))
 
 
 def host_cannot_kexec(exc):
@@ -130,8 +141,12 @@ def load_for_reboot(kexec, request, check_mode):
     return loaded
 
 
-def prepare(kexec, request, requested, fallback, check_mode, nonce=None):
+def prepare(kexec, request, requested, fallback, check_mode, nonce=None, init=None, allow_unclean=False):
     """Load if asked (or if nothing is loaded) and say what the reboot will be.
+
+    ``init`` is the host's init_systems.InitSystem (detected below kexec.root when not given). Where it
+    cannot kexec cleanly, nothing is loaded: without ``allow_unclean`` the answer is a firmware reboot
+    through it (``fallback: full``) or an error.
 
     Returns a dict with ``method`` ('kexec' or 'full'), ``boot_id`` (before),
     ``expected`` (release and cmdline to find afterwards, None where unknown,
@@ -139,7 +154,14 @@ def prepare(kexec, request, requested, fallback, check_mode, nonce=None):
     ``loaded`` (the load record) and ``fallback_reason`` when falling back.
     """
     state = kexec.state
-    plan = {"boot_id": state.boot_id, "systemd": has_systemd(kexec.root), "changed": True}
+    plan = {"boot_id": state.boot_id, "changed": True}
+    init = init or init_systems.detect(kexec.root)
+    if init.kexec is None and not allow_unclean:
+        if fallback != "full" or init.reboot is None:
+            raise init_systems.unclean_refusal(init, "kexec reboot")
+        plan.update(method="full", fallback_reason="no clean kexec through this host's init system: %s"
+                    % init.no_kexec, loaded=None, expected={"release": None, "cmdline": None})
+        return plan
     carries = None
     try:
         if requested or not state.kexec_loaded:
@@ -177,20 +199,70 @@ def unload_for_full_reboot(kexec):
             pass  # kexec disabled after the load: SYSTEMCTL_SKIP_AUTO_KEXEC still covers systemd
 
 
-def reboot_command(method, msg):
-    command = ["systemctl", "kexec" if method == "kexec" else "reboot", "--no-block"]
-    if msg:
-        command.append("--message=%s" % msg)
-    return command
+def status_path(root, run_id):
+    """The reboot's status file for the run ``run_id`` (the action plugin's nonce)."""
+    return os.path.join(root, STATUS_DIR, "%s.status" % run_id)
 
 
-def start_reboot(method, systemd, delay=0, msg=None, arch=None, remove_dir=None):
-    """Fork a detached child that reboots once this process has exited; return at once in the parent.
+def session_unit(run_id):
+    return "kexec-reboot-%s.scope" % run_id
+
+
+def record_progress(path, state, **details):
+    """Write the reboot's progress for the controller to read; a failure to write never stops the reboot."""
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        write_atomic(path, json.dumps(dict(details, state=state), sort_keys=True) + "\n", mode=0o644)
+    except (OSError, KexecError):
+        pass
+
+
+def logind_runs(root="/"):
+    """logind makes /run/systemd/seats when it starts (sd-login's own test for a running logind)."""
+    return os.path.isdir(os.path.join(root, "run/systemd/seats"))
+
+
+def _in_unit(pid, unit, root):
+    try:
+        with open(os.path.join(root, "proc/%d/cgroup" % pid)) as handle:
+            return ("/" + unit) in handle.read()
+    except OSError:
+        return False
+
+
+def leave_session(runner, pid, unit, root="/"):
+    """Move process ``pid`` out of the SSH login session into the transient scope ``unit``, as
+    ``systemd-run --scope`` places a command, so that logind's KillUserProcesses=yes cannot end it
+    with the session. Returns what happened, in words; KexecError where it stays in a session logind
+    may end. ``runner(argv, env=None)`` returns (rc, stdout, stderr) and raises where argv cannot run."""
+    rc, _out, err = runner(["busctl", "--timeout=10", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                            "org.freedesktop.systemd1.Manager", "StartTransientUnit", "ssa(sv)a(sa(sv))", unit, "fail",
+                            "3", "PIDs", "au", "1", str(pid), "DefaultDependencies", "b", "false",
+                            "CollectMode", "s", "inactive-or-failed", "0"])
+    if rc == 0:
+        for _poll in range(SCOPE_POLLS):
+            if _in_unit(pid, unit, root):
+                return "moved out of the login session into %s" % unit
+            time.sleep(SCOPE_POLL_INTERVAL)
+        problem = "the process did not appear in %s within %.0f s" % (unit, SCOPE_POLLS * SCOPE_POLL_INTERVAL)
+    else:
+        problem = "busctl StartTransientUnit failed (rc=%s): %s" % (rc, (err or "").strip())
+    if not logind_runs(root):
+        return "left in the login session (%s), which no logind runs to end" % problem
+    raise KexecError("the reboot could not be moved out of the SSH login session: %s. logind ends a session's "
+                     "processes with it where KillUserProcesses=yes, so the reboot would not survive the "
+                     "connection's end; nothing was rebooted (an image loaded for it stays loaded)" % problem)
+
+
+def start_reboot(order, status, delay=0, runner=None, unit=None, root="/", arch=None, remove_dir=None):
+    """Fork a detached child that reboots by ``order`` (init_systems.RebootOrder) once this process has
+    exited; return at once in the parent.
 
     The child learns of the exit from a pipe: this process holds its write end until it exits, so the
     child's read end then sees end-of-file. It then removes ``remove_dir`` (the module's remote tmp
     dir, where the controller asked for its removal) and reboots ``delay`` seconds later, at least
-    SETTLE_DELAY.
+    SETTLE_DELAY. With ``unit``, the parent first moves the child out of the login session
+    (leave_session). ``runner`` runs both that and the reboot command; ``status`` is the status file's path.
     """
     exit_seen, held_until_exit = os.pipe()
     try:
@@ -201,7 +273,15 @@ def start_reboot(method, systemd, delay=0, msg=None, arch=None, remove_dir=None)
         raise
     if pid:
         os.close(exit_seen)
+        try:
+            session = leave_session(runner, pid, unit, root) if unit else "no systemd: left in the login session"
+        except KexecError:
+            os.kill(pid, signal.SIGKILL)  # it would reboot once this process exits
+            os.waitpid(pid, 0)
+            raise
+        record_progress(status, "waiting", command=str(order), delay=delay, session=session)
         return
+    code = 1  # the exit status when anything below raises
     try:
         os.close(held_until_exit)
         os.setsid()
@@ -212,15 +292,33 @@ def start_reboot(method, systemd, delay=0, msg=None, arch=None, remove_dir=None)
         if remove_dir:
             shutil.rmtree(remove_dir, ignore_errors=True)
         time.sleep(max(delay, SETTLE_DELAY))
-        if systemd:
-            env = dict(os.environ, SYSTEMCTL_SKIP_AUTO_KEXEC="1") if method == "full" else os.environ
-            os.execvpe("systemctl", reboot_command(method, msg), env)
-        syscalls.reboot(syscalls.LINUX_REBOOT_CMD_KEXEC if method == "kexec" else syscalls.LINUX_REBOOT_CMD_RESTART,
-                        arch=arch)
+        code = 0 if issue(order, status, runner, arch) else 1
     finally:
-        os._exit(1)  # only reached when exec or the syscall failed
+        os._exit(code)  # never back into the module's code
 
 
-__all__ = ("HOST_REFUSALS", "NONCE_NAME", "check_nonce", "has_systemd", "host_cannot_kexec", "load_for_reboot",
-           "load_requested", "nonce_argument", "prepare", "reboot_command", "reboot_method", "start_reboot",
-           "unload_for_full_reboot")
+def issue(order, status, runner, arch=None):
+    """Run the reboot command (or, for an unclean order, sync and the reboot syscall); record what it said.
+
+    True when the init system took the request (the syscall, when it works, never returns). "running" is
+    recorded first, so a command that never returns (an init system that no longer listens) shows as such."""
+    if not order.clean:
+        record_progress(status, "issued", command=str(order))
+        try:
+            syscalls.reboot(order.syscall, arch=arch)
+        except KexecError as exc:
+            record_progress(status, "failed", command=str(order), error=exc.msg)
+        return False
+    record_progress(status, "running", command=str(order))
+    try:
+        rc, _out, err = runner(order.argv, order.env)
+    except Exception as exc:  # pylint: disable=broad-except  # it cannot run: say why, whatever it was
+        record_progress(status, "failed", command=str(order), error=str(exc))
+        return False
+    record_progress(status, "issued", command=str(order), rc=rc, stderr=(err or "")[-STDERR_KEPT:])
+    return rc == 0
+
+
+__all__ = ("HOST_REFUSALS", "NONCE_NAME", "STATUS_DIR", "check_nonce", "host_cannot_kexec", "issue", "leave_session",
+           "load_for_reboot", "load_requested", "logind_runs", "nonce_argument", "prepare", "reboot_method",
+           "record_progress", "session_unit", "start_reboot", "status_path", "unload_for_full_reboot")

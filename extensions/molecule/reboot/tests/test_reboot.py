@@ -1,7 +1,8 @@
 """Verify the end state of the reboot scenario on the guest itself.
 
 converge ended with a kexec reboot (marker appended) after a firmware
-reboot; the guest must now run the marked command line in a new boot.
+reboot, started late (pre_reboot_delay, a delay inhibitor, KillUserProcesses=yes);
+the guest must now run the marked command line in a new boot.
 """
 
 MARKER = "kexec_reboot_marker=1"
@@ -32,3 +33,12 @@ def test_booted_image_is_consumed(host):
 def test_shutdown_was_clean(host):
     # systemctl kexec stops services and unmounts: the root fs was not left dirty.
     assert "recovery complete" not in host.check_output("journalctl -b -k --no-pager | grep -i ext4 || true")
+
+
+def test_late_reboot_settings_died_with_the_old_boot(host):
+    # The logind drop-in lived in /run and the inhibitor was a transient unit: later scenarios on this
+    # guest get logind's defaults back.
+    assert not host.file("/run/systemd/logind.conf.d/kexec-late.conf").exists
+    assert host.check_output("busctl get-property org.freedesktop.login1 /org/freedesktop/login1 "
+                             "org.freedesktop.login1.Manager KillUserProcesses") == "b false"
+    assert not host.file("/run/kernel-kexec-reboot").exists  # the status files died with the old boot too

@@ -14,12 +14,13 @@ Each fake appends a short line to one shared ``events`` list, so a test can
 assert the whole order of what the plugin did. Nothing reaches a host.
 """
 
+import json
 import threading
 from unittest.mock import MagicMock
 
 import pytest
 
-from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import OLD_BOOT_COMMAND, STATE_COMMAND, ActionModule
+from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import STATE_COMMAND, ActionModule
 
 from ..fakes.host import BOOT_ID, RELEASE, ROOT_UUID
 
@@ -28,11 +29,23 @@ NEW_BOOT = "9d1e5a37-0c2b-4f8e-b6a4-51c7e2d0f3a8"
 HOST, PORT = "127.0.0.1", 2222
 START = 1000.0  # the fake clock's time when a test begins
 LOADED_CMDLINE = "root=UUID=%s ro quiet console=ttyS0" % ROOT_UUID
+# What logind's busctl get-property answers on a host where nothing delays a shutdown.
+LOGIND_IDLE = {"PreparingForShutdown": "b false", "DelayInhibited": 's ""', "InhibitDelayMaxUSec": "t 5000000"}
+
+
+def is_read(cmd):
+    """A boot_id read: STATE_COMMAND alone (the new boot) or with the old boot's signs of a shutdown."""
+    return cmd == STATE_COMMAND or cmd.startswith(STATE_COMMAND + " && ")
+
+
+def is_old_boot_read(cmd):
+    return is_read(cmd) and cmd != STATE_COMMAND
 
 
 def kexec_plan(release=RELEASE, cmdline=LOADED_CMDLINE, **more):
     """What the module returns after loading and starting a kexec reboot."""
-    plan = {"changed": True, "method": "kexec", "boot_id": OLD_BOOT, "systemd": True, "load_changed": True,
+    plan = {"changed": True, "method": "kexec", "boot_id": OLD_BOOT, "load_changed": True,
+            "reboot_by": "systemctl kexec --no-block --message=Reboot initiated by Ansible (kernel.kexec.kexec_reboot)",
             "loaded": {"kernel": "/boot/vmlinuz-%s" % RELEASE, "kernel_release": RELEASE, "cmdline": cmdline,
                        "initrd": "/boot/initrd.img-%s" % RELEASE, "method": "file"},
             "expected": {"release": release, "cmdline": cmdline}}
@@ -85,9 +98,13 @@ class Target:
     """The host behind the connection, as the plugin sees it.
 
     ``banners``: answers to the SSH banner probes (a failed probe costs its timeout on the clock).
-    ``reads``: answers to STATE_COMMAND and OLD_BOOT_COMMAND: a result dict, an exception to
-    raise, or a threading.Event to block on until the test sets it.
-    ``system``: what systemctl is-system-running says, added to OLD_BOOT_COMMAND's answers.
+    ``reads``: answers to the boot_id reads (STATE_COMMAND, and old_boot_command while the old
+    boot's sshd answers): a result dict, an exception to raise, or a threading.Event to block on
+    until the test sets it.
+    An old boot read's answer gets the old boot's signs of a shutdown added, as the command prints
+    them: ``system`` (systemctl is-system-running), ``jobs`` (the queued jobs' units), ``logind``
+    (busctl get-property answers by property) and ``status`` (the reboot child's status file, a dict
+    or None); each a value, or a list of values for the reads in turn.
     """
 
     def __init__(self, clock, events):
@@ -99,6 +116,9 @@ class Target:
         self.reachable = True  # whether the pre-reboot probe finds sshd directly reachable
         self.reads = [boot(NEW_BOOT)]
         self.system = "stopping"
+        self.jobs = ""
+        self.logind = dict(LOGIND_IDLE)
+        self.status = None
         self.test_result = {"rc": 0, "stdout": "", "stderr": ""}
         self.module_calls, self.probes, self.commands = [], [], []
 
@@ -118,10 +138,10 @@ class Target:
 
     def execute(self, cmd, sudoable=True, **kwargs):
         self.commands.append((cmd, sudoable))
-        if cmd not in (STATE_COMMAND, OLD_BOOT_COMMAND):
+        if not is_read(cmd):
             self.events.append("test %s" % cmd)
             return self.test_result
-        answer = scripted(self.reads, sum(1 for call in self.commands if call[0] in (STATE_COMMAND, OLD_BOOT_COMMAND)))
+        answer = scripted(self.reads, sum(1 for call in self.commands if is_read(call[0])))
         if isinstance(answer, threading.Event):
             self.events.append("read hangs")
             answer.wait(10)
@@ -132,9 +152,23 @@ class Target:
         lines = answer["stdout"].splitlines()
         whose = {OLD_BOOT: "old", NEW_BOOT: "new"}.get(lines[0]) if answer["rc"] == 0 and len(lines) == 3 else None
         self.events.append("read %s" % (whose or "rc=%s" % answer["rc"]))
-        if cmd == OLD_BOOT_COMMAND and answer["rc"] == 0:
-            answer = dict(answer, stdout=answer["stdout"] + "%s\n" % self.system)
+        if is_old_boot_read(cmd) and answer["rc"] == 0:
+            answer = dict(answer, stdout=answer["stdout"] + self.old_boot_signs())
         return answer
+
+    def old_boot_signs(self):
+        """The lines old_boot_command prints after the three of STATE_COMMAND, for this read."""
+        count = sum(1 for call in self.commands if is_old_boot_read(call[0]))
+
+        def now(value):
+            return scripted(value, count) if isinstance(value, list) else value
+        logind = now(self.logind)
+        status = now(self.status)
+        lines = ["system: %s" % now(self.system), "jobs: %s" % now(self.jobs)]
+        lines += ["%s: %s" % (name, logind.get(name, ""))
+                  for name in ("PreparingForShutdown", "DelayInhibited", "InhibitDelayMaxUSec")]
+        lines.append("status: %s" % (json.dumps(status) if status is not None else ""))
+        return "".join(line + "\n" for line in lines)
 
 
 class Harness:

@@ -214,3 +214,66 @@ def test_fresh_connection_copies_plugin_options_shell_and_become(harness):
     for option in ("host", "port", "remote_user", "timeout", "ssh_args", "control_path_dir"):
         assert fresh.get_option(option) == old.get_option(option)
     assert fresh._shell is old._shell and fresh.become is become
+
+
+# --- ansible-core's cleanup after the task: bounded, and nothing after an unanswered module ----------------
+
+TMPDIR = "/root/.ansible/tmp/ansible-tmp-1796180670.47-27622-1234"
+
+
+def leave_tmpdir(harness, action):
+    """What _execute_module's _make_tmp_path leaves when the module is not pipelined."""
+    harness.connection._shell.tmpdir = TMPDIR
+    harness.connection._shell.remove = lambda path, recurse=False: "rm -f -r %s > /dev/null 2>&1" % path
+    action._cleanup_remote_tmp = True
+
+
+def test_cleanup_after_an_unanswered_module_sends_nothing(harness):
+    # The module run was cut at reboot_timeout: the host may be going down, and the task executor runs
+    # cleanup() outside the task's deadline. An rm -rf sent now could hang.
+    tracked = Tracked(harness, {"reboot_timeout": 60})
+
+    def module(**kwargs):
+        leave_tmpdir(harness, tracked.action)
+        tracked.hang()
+    tracked.action._execute_module = module
+    result = tracked.run()
+    assert result["rebooted"] is None
+    tracked.action.cleanup()
+    assert tracked.used == []
+
+
+def module_failed_leaving_its_tmpdir(harness):
+    """A Tracked action whose module failed on the target (nothing rebooted): its tmp dir is still set."""
+    tracked = Tracked(harness)
+    harness.target.plan = {"failed": True, "msg": "kexec is disabled on this host"}
+
+    def module(**kwargs):
+        leave_tmpdir(harness, tracked.action)
+        return dict(harness.target.plan)
+    tracked.action._execute_module = module
+    return tracked
+
+
+def test_cleanup_is_bounded_like_every_remote_call(harness):
+    tracked = module_failed_leaving_its_tmpdir(harness)
+    tracked.action._low_level_execute_command = lambda cmd, **kwargs: tracked.hang()  # the rm hangs
+    result = tracked.run()
+    assert result["failed"] is True and harness.events == []
+    tracked.released = threading.Event()  # run() released the first
+    began = time.monotonic()
+    try:
+        tracked.action.cleanup()
+    finally:
+        tracked.released.set()
+    assert time.monotonic() - began < 2
+    assert harness.events == ["hangs", "reset"]  # the rm was cut, its connection retired
+    assert harness.clock.now - 1000.0 == 10 + tracked.action.EXTRA_CALL_TIME  # connect_timeout + 20 s
+
+
+def test_cleanup_removes_the_tmp_dir_of_a_host_that_stays_up(harness):
+    tracked = module_failed_leaving_its_tmpdir(harness)
+    tracked.run()
+    tracked.action.cleanup()
+    assert [cmd for cmd, _connection in tracked.used] == ["rm -f -r %s > /dev/null 2>&1" % TMPDIR]
+    assert harness.connection._shell.tmpdir is None

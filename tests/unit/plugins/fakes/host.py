@@ -245,12 +245,16 @@ class FakeHost:
 
 def fake_host(root, release=RELEASE, cmdline=CMDLINE, loaded=0, crash_loaded=0, crash_size=0x9000000,
               iomem=IOMEM, boot_id=BOOT_ID, load_disabled=0, lockdown=LOCKDOWN_NONE,
-              grub_cfg="default", kernels=(RELEASE, OLD_RELEASE), config="CONFIG_KEXEC=y\nCONFIG_KEXEC_FILE=y\n"):
+              grub_cfg="default", kernels=(RELEASE, OLD_RELEASE), config="CONFIG_KEXEC=y\nCONFIG_KEXEC_FILE=y\n",
+              systemd=True):
     """Build a host tree under ``root``; a None value leaves that file out.
 
-    ``grub_cfg="default"`` writes debian_grub_cfg() for ``kernels``.
+    ``grub_cfg="default"`` writes debian_grub_cfg() for ``kernels``. ``systemd``: /run/systemd/system
+    exists, as where systemd runs as PID 1 (kexec_reboot then reboots by systemctl).
     """
     host = FakeHost(root)
+    if systemd:
+        os.makedirs(host.path("run/systemd/system"))
     files = {
         "sys/kernel/kexec_loaded": loaded,
         "sys/kernel/kexec_crash_loaded": crash_loaded,
