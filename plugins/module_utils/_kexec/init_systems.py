@@ -33,6 +33,7 @@ import os
 import stat
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._io import read_regular
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import syscalls
 
 PROGRAM_DIRS = ("usr/local/sbin", "usr/local/bin", "usr/sbin", "usr/bin", "sbin", "bin")
@@ -83,9 +84,8 @@ def _read_pid1(root, entry):
     try:
         if entry == "exe":
             return os.path.basename(os.readlink(path))
-        with open(path) as handle:
-            return handle.read().strip()
-    except OSError:
+        return read_regular(path, "PID 1's name").decode("utf-8", "replace").strip()
+    except (KexecError, OSError):
         return None
 
 

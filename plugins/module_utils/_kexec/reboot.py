@@ -43,6 +43,7 @@ import time
 
 from ansible_collections.kernel.kexec.plugins.module_utils._boot.base import write_atomic
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, KexecUnavailable, SyscallError
+from ansible_collections.kernel.kexec.plugins.module_utils._io import read_regular
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import init_systems, syscalls
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.methods import usable
 
@@ -224,10 +225,10 @@ def logind_runs(root="/"):
 
 def _in_unit(pid, unit, root):
     try:
-        with open(os.path.join(root, "proc/%d/cgroup" % pid)) as handle:
-            return ("/" + unit) in handle.read()
-    except OSError:
+        cgroup = read_regular(os.path.join(root, "proc/%d/cgroup" % pid), "cgroup of the reboot's process")
+    except (KexecError, OSError):
         return False
+    return ("/" + unit).encode() in cgroup
 
 
 def leave_session(runner, pid, unit, root="/"):
