@@ -60,3 +60,31 @@ def test_each_package_docstring_names_entry_points_that_exist(package):
     assert references, "%s/__init__.py names no entry point" % package
     for reference in references:
         resolve("%s.%s" % (PACKAGE, package), reference)
+
+
+def unit_test_files():
+    """Every test file below tests/unit/plugins, relative to tests/unit."""
+    tests = os.path.join(REPO, "tests", "unit")
+    for directory, _dirs, files in os.walk(os.path.join(tests, "plugins")):
+        for name in sorted(files):
+            if name.startswith("test_") and name.endswith(".py"):
+                yield os.path.relpath(os.path.join(directory, name), tests)
+
+
+def source_of(test_path):
+    """The source file a test file follows: the same directory below the repository, and a name that is
+    the test's name less ``test_`` (or a leading part of it, for a source tested in several files by topic),
+    with or without the private ``_`` prefix."""
+    directory = os.path.join(REPO, os.path.dirname(test_path))
+    words = os.path.basename(test_path)[len("test_"):-len(".py")].split("_")
+    for count in range(len(words), 0, -1):
+        stem = "_".join(words[:count])
+        for name in (stem, "_" + stem):
+            if os.path.isfile(os.path.join(directory, name + ".py")):
+                return os.path.relpath(os.path.join(directory, name + ".py"), REPO)
+    return None
+
+
+@pytest.mark.parametrize("path", list(unit_test_files()))
+def test_each_unit_test_file_follows_a_source_file(path):
+    assert source_of(path), "%s: no source file of that name in %s" % (path, os.path.dirname(path))

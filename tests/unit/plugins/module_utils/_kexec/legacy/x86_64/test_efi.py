@@ -13,7 +13,7 @@ from ansible_collections.kernel.kexec.plugins.module_utils._kexec import bzimage
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import efi
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import plan as x86_plan
 
-from . import legacy_fakes as fakes
+from .. import legacy_fakes as fakes
 
 CMDLINE = "root=UUID=0b1c ro console=ttyS0,115200"
 EFI_INFO, SECURE_BOOT, SETUP_DATA, ACPI_RSDP_ADDR = 0x1c0, 0x1ec, 0x250, 0x070

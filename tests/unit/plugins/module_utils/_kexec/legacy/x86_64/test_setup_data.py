@@ -8,7 +8,7 @@ import pytest
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import plan as x86_plan
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64.setup_data import Tail
 
-from . import legacy_fakes as fakes
+from .. import legacy_fakes as fakes
 
 CMDLINE = "root=UUID=0b1c ro console=ttyS0,115200"
 SETUP_DATA = 0x250

@@ -12,9 +12,9 @@ from ansible_collections.kernel.kexec.plugins.module_utils._io import identity
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import plan as x86_plan
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import stub
 
-from ....fakes.files import ReadCounter
-from . import legacy_fakes as fakes
-from .test_elfcore import read_core
+from .....fakes.files import ReadCounter
+from .. import legacy_fakes as fakes
+from ..test_elfcore import read_core
 
 CMDLINE = "root=UUID=0b1c ro console=ttyS0,115200 kexec_marker=1"
 
