@@ -14,7 +14,7 @@ from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecE
 from ansible_collections.kernel.kexec.plugins.module_utils._host.arch import host_machine
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState, crash_reserved
 from ansible_collections.kernel.kexec.plugins.module_utils._kdump.facts import kdump_facts
-from ansible_collections.kernel.kexec.plugins.module_utils._kexec import methods
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import crash_hotplug, methods
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.record import current_load
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.syscalls import ARCHES
 
@@ -61,6 +61,7 @@ def _gather(root, machine):
         "crash_loaded": state.kexec_crash_loaded,
         "loaded_image": current_load(root, state, "default"),
         "crash_image": current_load(root, state, "crash"),
+        "crash_hotplug": crash_hotplug.fact(root, state),
         "crash_size": state.kexec_crash_size,
         "crash_regions": [region.as_dict() for region in regions],
         "crash_reserved": reserved,

@@ -104,6 +104,21 @@ crash_image:
   description: The record of the crash kernel kernel.kexec loaded; null when none is loaded.
   returned: always
   type: dict
+crash_hotplug:
+  description:
+    - What keeps a crash image right when CPUs or memory are added or removed after it was loaded.
+    - V(kernel) where the kernel rewrites the crash image's ELF core header itself (C(CONFIG_CRASH_HOTPLUG), Linux
+      6.6 on, where C(/sys/devices/system/cpu/crash_hotplug) or C(/sys/devices/system/memory/crash_hotplug) and
+      C(/sys/kernel/crash_elfcorehdr_size) exist). With a crash image loaded, the kernel says so for that image
+      (C(crash_hotplug) reads 1); with none, a load by M(kernel.kexec.kexec_load), by either method, gets it.
+    - V(reload) where it does not (an older kernel, or a crash image loaded without asking, as kexec-tools without
+      C(--hotplug) loads it). M(kernel.kexec.kexec_load) records the CPUs and System RAM the header describes and
+      loads it again when they changed, so rerun it after a CPU or memory change.
+    - V(unsupported) where the kernel cannot load a crash kernel at all (no C(/sys/kernel/kexec_crash_loaded)).
+    - Null where a crash image is loaded and the kernel's answer for it cannot be read.
+  returned: always
+  type: str
+  sample: kernel
 crash_size:
   description: C(/sys/kernel/kexec_crash_size) in bytes; null where the file is missing.
   returned: always

@@ -33,6 +33,14 @@ description:
     C(/var/cache/kernel-kexec/digests.json) by file identity (device, inode, size, mtime, ctime), except on FAT,
     exFAT and FUSE block file systems (a kernel on the EFI system partition), where that identity cannot tell a
     same-size rewrite apart and the files are hashed on every run.
+  - "A crash kernel's ELF core header lists the CPUs and the System RAM to dump. Where the running kernel has crash
+    hotplug (C(CONFIG_CRASH_HOTPLUG), Linux 6.6 on: C(/sys/devices/system/cpu/crash_hotplug) and
+    C(/sys/kernel/crash_elfcorehdr_size) exist), the kernel rewrites that header itself when CPUs or memory come or
+    go: C(kexec_file_load) needs nothing for it, and O(method=legacy) passes C(KEXEC_UPDATE_ELFCOREHDR) (the flag
+    every such kernel accepts) with the header segment grown by C(crash_elfcorehdr_size). Elsewhere the record
+    keeps what the header was built from (the CPUs with crash notes, the System RAM ranges), and a run that finds
+    them changed loads the same files again (RV(reload_reason)), in check mode too.
+    M(kernel.kexec.kexec_info) says which applies (RV(kernel.kexec.kexec_info#module:crash_hotplug))."
 author:
   - kernel.kexec maintainers (@kernel-kexec)
 requirements:
@@ -126,7 +134,12 @@ EXAMPLES = r"""
 
 RETURN = r"""
 loaded:
-  description: What is loaded for O(type) after the task; null when nothing is.
+  description:
+    - What is loaded for O(type) after the task; null when nothing is.
+    - For O(type=crash) also C(crash_hotplug), V(kernel) where the kernel keeps the image's ELF core header current
+      on CPU and memory hotplug (its answer after the load), else V(reload) with C(crash_header), what the header
+      was built from (C(cpus) in the kernel's cpulist format, C(ram_ranges), C(ram_bytes) and C(ram_sha256) of
+      the System RAM ranges).
   returned: always
   type: dict
   sample:
@@ -140,6 +153,8 @@ loaded:
     method: file
     source: /boot/grub/grub.cfg
     boot_id: 2c4f...
+    crash_hotplug: reload
+    crash_header: {cpus: 0-1, ram_ranges: 2, ram_bytes: 2146953216, ram_sha256: 3b7e...}
 type:
   description: The image type handled.
   returned: always
@@ -200,6 +215,18 @@ method_reason:
   description: Why that method was used, or why nothing was done.
   returned: when O(state=loaded)
   type: str
+reload_reason:
+  description:
+    - Why a crash image of the same files and command line is loaded again (or would be, in check mode). Its ELF
+      core header describes other CPUs or other System RAM than the host has now, on a kernel that does not
+      update it (no crash hotplug), or the record does not say what it describes (loaded by an older
+      kernel.kexec).
+  returned: when such a crash image is loaded again
+  type: str
+  sample: >-
+    the CPUs or the memory changed since the crash image was loaded and the kernel does not keep its ELF core
+    header current (no crash hotplug): it describes CPUs 0-1 and 2047 MiB of System RAM in 2 ranges, the host has CPUs 0-2
+    and 2047 MiB of System RAM in 2 ranges; loading it again
 image:
   description: What the kernel image's header says (format, release, boot protocol, maximum command line).
   returned: when O(state=loaded)

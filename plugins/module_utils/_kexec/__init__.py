@@ -9,4 +9,6 @@ one syscall through ``syscalls``, the one door to the kernel.
 ``reboot.prepare`` and ``reboot.start_reboot`` are kexec_reboot's target side on
 top of it. ``methods.METHODS`` is the table of load methods that kexec_info
 reads too; ``legacy`` builds the segments of method legacy.
+``crash_hotplug.stale`` tells when a crash image loaded earlier no longer
+describes the host's CPUs and memory.
 """

@@ -33,7 +33,10 @@ header allows) and the initrd's size against the RAM that must hold it
 The _kexec package: image.py and bzimage.py check the kernel file, methods.py
 says which load methods exist where, this file plans and loads, syscalls.py
 is the one door to the kernel, record.py remembers what was loaded,
-reboot.py boots it.
+reboot.py boots it. crash_hotplug.py says whether the kernel keeps a crash
+image's ELF core header current when CPUs or memory come and go; where it does
+not, the record keeps what the header was built from, and a rerun that finds
+that changed loads the same files again.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecE
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
 from ansible_collections.kernel.kexec.plugins.module_utils._io import open_regular
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import image as kernel_image, syscalls
-from ansible_collections.kernel.kexec.plugins.module_utils._kexec import ramdisk
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import crash_hotplug, ramdisk
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.segments import describe as describe_segments
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 import low_memory, plan as x86_64_plan
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.methods import METHODS, confidential_guest_refusal
@@ -267,7 +270,10 @@ class Kexec:
         legacy = self._plan_legacy_for_digests(request, plan, before) if _unknown_digests(plan) else None
         if not check_mode:
             self.digests.save()
-        if not request.force and _same_load(before, plan, request.method):
+        same = not request.force and _same_load(before, plan, request.method)
+        # The same files, but a crash header that no longer describes the host's CPUs or memory: load again.
+        stale = crash_hotplug.stale(self.root, before) if same and request.crash else None
+        if same and not stale:
             return _result(False, before, before, plan, loaded=before, method=before.get("method"),
                            reason="already loaded (same kernel, initrd and command line)")
         if legacy is None:  # not planned for the digests, so not checked yet either
@@ -280,15 +286,30 @@ class Kexec:
         if check_mode:
             # Check mode runs every check above; only the syscall is skipped.
             method = "legacy" if legacy else "file"
-            return _result(True, before, _record(plan, method, legacy=legacy), plan, loaded=before, method=method,
-                           reason="check mode: would load with %s; nothing loaded" % SYSCALL[method], legacy=legacy)
+            after = _record(plan, method, legacy=legacy, crash=self._crash_fields(request, legacy, loaded=False))
+            return _result(True, before, after, plan, loaded=before, method=method,
+                           reason="check mode: would load with %s; nothing loaded" % SYSCALL[method], legacy=legacy,
+                           reload_reason=stale)
+        # What kexec_file_load builds its crash header from, read before it does: a change in between reloads.
+        inputs = crash_hotplug.current_inputs(self.root) if request.crash else None
         method, reason, legacy = self._load(request, plan, legacy)
         if not self.state.loaded(request.crash):
             raise KexecError("%s returned success but /sys/kernel/kexec_%sloaded is not 1"
                              % (SYSCALL[method], "crash_" if request.crash else ""))
-        after = _record(plan, method, boot_id=self.state.boot_id, legacy=legacy)
+        after = _record(plan, method, boot_id=self.state.boot_id, legacy=legacy,
+                        crash=self._crash_fields(request, legacy, inputs))
         write_record(self.root, request.kind, after)
-        return _result(True, before, after, plan, loaded=after, method=method, reason=reason, legacy=legacy)
+        return _result(True, before, after, plan, loaded=after, method=method, reason=reason, legacy=legacy,
+                       reload_reason=stale)
+
+    def _crash_fields(self, request, legacy, inputs=None, loaded=True):
+        """A crash load's record fields (crash_hotplug.record_fields): whether the kernel keeps its header
+        current, else what the header was built from (the legacy plan's own reads, or ``inputs``)."""
+        if not request.crash:
+            return None
+        if legacy is not None:
+            return crash_hotplug.record_fields(self.root, legacy.header_from, legacy.update_elfcorehdr, loaded)
+        return crash_hotplug.record_fields(self.root, inputs or crash_hotplug.current_inputs(self.root), True, loaded)
 
     def plan_legacy(self, request, plan):
         """The kexec_load segments for ``plan``, checked as the kernel will check them.
@@ -380,6 +401,8 @@ class Kexec:
 
     def _load_legacy(self, request, legacy):
         flags = syscalls.KEXEC_ON_CRASH if request.crash else 0
+        if legacy.update_elfcorehdr:  # only where crash_elfcorehdr_size shows a kernel that accepts the flag
+            flags |= crash_hotplug.KEXEC_UPDATE_ELFCOREHDR
         try:
             syscalls.kexec_load(legacy.entry, legacy.syscall_segments(), flags, arch=self.arch)
         except SyscallError as exc:
@@ -430,11 +453,12 @@ class Kexec:
 RECORD_KEYS = ("type", "kernel", "kernel_sha256", "kernel_release", "initrd", "initrd_sha256", "cmdline", "source")
 
 
-def _record(plan, method, boot_id=None, legacy=None):
+def _record(plan, method, boot_id=None, legacy=None, crash=None):
     record = dict((key, plan[key]) for key in RECORD_KEYS)
     record["method"] = method
     if legacy is not None:
         record["segments"] = legacy.table()
+    record.update(crash or {})
     if boot_id:
         record["boot_id"] = boot_id
     return record
@@ -458,7 +482,7 @@ def _same_load(current, plan, method, unknown=()):
     return same and method in ("auto", current.get("method"))
 
 
-DESCRIBE_KEYS = ("type", "method") + RECORD_KEYS[1:] + ("by",)
+DESCRIBE_KEYS = ("type", "method") + RECORD_KEYS[1:] + ("crash_hotplug", "by")
 
 
 def _describe(record):
@@ -466,6 +490,8 @@ def _describe(record):
     if record is None:
         return "loaded: false\n"
     lines = ["loaded: true"] + ["%s: %s" % (key, record[key]) for key in DESCRIBE_KEYS if key in record]
+    if record.get("crash_header"):
+        lines.append("crash_header: %s" % crash_hotplug.describe(record["crash_header"]))
     if record.get("segments"):
         lines.append(describe_segments(record["segments"]))
     return "\n".join(lines) + "\n"
@@ -476,7 +502,7 @@ def _diff(before, after):
             "before_header": "kexec image (before)", "after_header": "kexec image (after)"}
 
 
-def _result(changed, before, after, plan, loaded, method, reason, legacy=None):
+def _result(changed, before, after, plan, loaded, method, reason, legacy=None, reload_reason=None):
     result = dict((key, value) for key, value in plan.items() if not key.startswith("_"))
     result.update({
         "changed": changed,
@@ -488,6 +514,8 @@ def _result(changed, before, after, plan, loaded, method, reason, legacy=None):
     })
     if legacy is not None:
         result["segments"] = legacy.table()
+    if reload_reason:
+        result["reload_reason"] = reload_reason
     return result
 
 

@@ -25,13 +25,12 @@ Private to the kernel.kexec collection. Host state, read-only.
 from __future__ import annotations
 
 import os
-import re
 import struct
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
-from ansible_collections.kernel.kexec.plugins.module_utils._host import iomem
-from ansible_collections.kernel.kexec.plugins.module_utils._host.memmap import spans, subtract
+from ansible_collections.kernel.kexec.plugins.module_utils._host.memmap import subtract
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import crash_hotplug
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.elfcore import Load, Note
 
 LOW_MEMORY_END = 1 << 20
@@ -59,16 +58,10 @@ def crash_regions(root):
     return sorted((region.start, region.end) for region in regions)
 
 
-def cpu_notes(root):
-    """A PT_NOTE per CPU that has crash_notes, in CPU order."""
-    base = os.path.join(root, CPU_DIR)
-    try:
-        names = os.listdir(base)
-    except FileNotFoundError:
-        names = []
-    cpus = sorted(int(match.group(1)) for match in (re.match(r"cpu(\d+)$", name) for name in names) if match)
+def cpu_notes(root, cpus=None):
+    """A PT_NOTE per CPU that has crash_notes (``cpus``, crash_hotplug.crash_cpus by default), in CPU order."""
     notes = []
-    for cpu in cpus:
+    for cpu in crash_hotplug.crash_cpus(root) if cpus is None else cpus:
         address = _read(root, "%s/cpu%d/crash_notes" % (CPU_DIR, cpu))
         if address is None:
             continue
@@ -142,21 +135,29 @@ def kernel_mapping(root):
     return parse_kcore_headers(data)
 
 
-def dump_ranges(root, crash):
-    """System RAM the dump covers: all of it but the low 1 MiB and the crash regions."""
-    ram = spans(iomem.system_ram(iomem.read_addresses(root, "a crash load")))
+def header_sources(root):
+    """(CPUs with crash notes, System RAM ranges): what the header is built from, read once, so the load
+    record can say what it describes (crash_hotplug.header_inputs)."""
+    return crash_hotplug.crash_cpus(root), crash_hotplug.system_ram(root)
+
+
+def dump_ranges(root, crash, ram=None):
+    """System RAM the dump covers (``ram``, read here by default): all of it but the low 1 MiB and the crash
+    regions."""
+    ram = crash_hotplug.system_ram(root) if ram is None else ram
     return subtract(ram, [(0, LOW_MEMORY_END - 1)] + list(crash))
 
 
-def elf_contents(root, crash):
-    """The notes and loads of the crashed kernel's ELF core header."""
+def elf_contents(root, crash, sources=None):
+    """The notes and loads of the crashed kernel's ELF core header, from ``sources`` (header_sources)."""
+    cpus, ram = header_sources(root) if sources is None else sources
     mapping = kernel_mapping(root)
-    notes = cpu_notes(root) + [vmcoreinfo_note(root)]
+    notes = cpu_notes(root, cpus) + [vmcoreinfo_note(root)]
     loads = [Load(mapping.text_paddr, mapping.text_vaddr, mapping.text_size, "kernel text")]
     loads += [Load(start, mapping.page_offset + start, end - start + 1, "System RAM")
-              for start, end in dump_ranges(root, crash)]
+              for start, end in dump_ranges(root, crash, ram)]
     return notes, loads
 
 
-__all__ = ("KernelMapping", "cpu_notes", "crash_regions", "dump_ranges", "elf_contents", "kernel_mapping",
-           "parse_kcore_headers", "vmcoreinfo_note")
+__all__ = ("KernelMapping", "cpu_notes", "crash_regions", "dump_ranges", "elf_contents", "header_sources",
+           "kernel_mapping", "parse_kcore_headers", "vmcoreinfo_note")

@@ -315,24 +315,51 @@ def fd_sha256(fd):
     return digest.hexdigest()
 
 
+# The sysfs files of a kernel with CONFIG_CRASH_HOTPLUG (Linux 6.6 on), and crash_elfcorehdr_size as Debian 13's
+# 6.12 shows it: (2 + NR_CPUS_DEFAULT 8192 + CRASH_MAX_MEMORY_RANGES 8192) program headers of 56 bytes.
+CRASH_HOTPLUG_FILES = ("sys/devices/system/cpu/crash_hotplug", "sys/devices/system/memory/crash_hotplug")
+CRASH_ELFCOREHDR_SIZE = (2 + 8192 + 8192) * 56
+# The kexec_load flags (beyond the architecture) a kernel accepts (KEXEC_FLAGS, kernel/kexec.c): Linux 6.1 knows
+# KEXEC_ON_CRASH and KEXEC_PRESERVE_CONTEXT, 6.6 adds KEXEC_UPDATE_ELFCOREHDR, 6.10 KEXEC_CRASH_HOTPLUG_SUPPORT.
+KEXEC_FLAGS_6_1 = 0x3
+KEXEC_FLAGS_6_6 = 0x7
+KEXEC_FLAGS_6_10 = 0xf
+
+
+def crash_hotplug_kernel(host, size=CRASH_ELFCOREHDR_SIZE):
+    """Make the tree a crash-hotplug kernel's: both crash_hotplug files (0: no crash image loaded yet) and
+    /sys/kernel/crash_elfcorehdr_size."""
+    for path in CRASH_HOTPLUG_FILES:
+        host.set_sys(path, 0)
+    host.set_sys("sys/kernel/crash_elfcorehdr_size", size)
+    return host
+
+
 class FakeKernel:
     """on_call hook for the SyscallRecorder that acts like the kernel on a fake tree.
 
     A kexec_file_load or kexec_load that is about to succeed sets or clears
-    sys/kernel/kexec_(crash_)loaded. While the call runs it also notes what the
-    file descriptors point at, the sha256 of what they hold and the exact command
-    line bytes, which are gone once the call returns.
+    sys/kernel/kexec_(crash_)loaded, and on a crash-hotplug kernel (crash_hotplug_kernel) the crash_hotplug
+    files as the kernel answers for the new crash image: 1 for kexec_file_load, for kexec_load only with
+    KEXEC_UPDATE_ELFCOREHDR or KEXEC_CRASH_HOTPLUG_SUPPORT. With ``kexec_flags`` set, a kexec_load with a flag
+    outside it fails with EINVAL, as kexec_load_check() refuses it. While the call runs it also notes what
+    the file descriptors point at, the sha256 of what they hold and the exact command line bytes, which are
+    gone once the call returns.
     """
 
-    def __init__(self, host, recorder, arch):
+    def __init__(self, host, recorder, arch, kexec_flags=None):
         self.host = host
         self.recorder = recorder
         self.arch = arch
+        self.kexec_flags = kexec_flags
         self.loads = []  # dicts: kernel, initrd (paths behind the fds), cmdline (bytes incl. NUL), flags
         recorder.on_call = self
 
-    def _flip(self, crash, value):
+    def _flip(self, crash, value, hotplug=False):
         self.host.set_sys("sys/kernel/kexec_crash_loaded" if crash else "sys/kernel/kexec_loaded", value)
+        for path in CRASH_HOTPLUG_FILES if crash else ():
+            if self.host.exists(path):
+                self.host.set_sys(path, int(bool(value and hotplug)))
 
     def __call__(self, number, args):
         if self.recorder.errors and self.recorder.errors[0]:
@@ -351,15 +378,21 @@ class FakeKernel:
                 "cmdline": ctypes.string_at(args[3], length) if length else None,
                 "flags": flags,
             })
-            self._flip(flags & 0x2, 1)
-        elif number == self.arch.kexec_load and args[1].value == 0:  # unload through kexec_load
-            self._flip(args[3].value & 0x1, 0)
-        elif number == self.arch.kexec_load:
-            table, count, flags = args[2], args[1].value, args[3].value
+            self._flip(flags & 0x2, 1, hotplug=True)
+            return
+        if number != self.arch.kexec_load:
+            return
+        flags = args[3].value
+        if self.kexec_flags is not None and flags & 0xffff & ~self.kexec_flags:
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        if args[1].value == 0:  # unload through kexec_load
+            self._flip(flags & 0x1, 0)
+        else:
+            table, count = args[2], args[1].value
             self.loads.append({
                 "entry": args[0].value,
                 "segments": [(ctypes.string_at(table[i].buf, table[i].bufsz), table[i].mem, table[i].memsz)
                              for i in range(count)],
                 "flags": flags,
             })
-            self._flip(flags & 0x1, 1)
+            self._flip(flags & 0x1, 1, hotplug=bool(flags & 0xc))

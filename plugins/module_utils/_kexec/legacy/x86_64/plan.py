@@ -21,6 +21,8 @@ Placement follows the kernel's own kexec_file bzImage loader
 * the entry stub (stub.py): one page;
 * crash loads only: the ELF core header (elfcore.py), and ``elfcorehdr=`` first
   on the command line (as kexec_file does, so it never lands after ``--``);
+  where the kernel has crash hotplug, its segment has room for the kernel to
+  rewrite it as CPUs and memory come and go (crash_hotplug.py);
   on EFI hosts that cannot hand EFI runtime on, ``acpi_rsdp=`` right after it,
   as kexec-tools adds it, for capture kernels that do not read acpi_rsdp_addr.
 
@@ -44,7 +46,7 @@ from __future__ import annotations
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._host import iomem, memmap
 from ansible_collections.kernel.kexec.plugins.module_utils._io import read_whole
-from ansible_collections.kernel.kexec.plugins.module_utils._kexec import bzimage, ramdisk
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import bzimage, crash_hotplug, ramdisk
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy import crash_sources, elfcore
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.segments import (
     PAGE_SIZE, MemoryHoles, Segment, check_segments, describe, page_align,
@@ -60,7 +62,8 @@ GIB = 1 << 30
 class LegacyPlan:
     """Segments and entry for one kexec_load call, and what to show before making it."""
 
-    def __init__(self, segments, entry, cmdline, crash, notes=(), files=None):
+    def __init__(self, segments, entry, cmdline, crash, notes=(), files=None, header_from=None,
+                 update_elfcorehdr=False):
         self.segments = segments
         self.entry = entry
         self.cmdline = cmdline
@@ -68,6 +71,10 @@ class LegacyPlan:
         self.notes = list(notes)
         # "kernel" and "initrd": the _io.FileRead whose bytes the segments hold, for their digests.
         self.files = dict(files or {})
+        # Crash loads: what the ELF core header was built from (crash_hotplug.header_inputs), and whether its
+        # segment has the room the kernel needs to keep it current (then kexec_load asks it to).
+        self.header_from = header_from
+        self.update_elfcorehdr = update_elfcorehdr
 
     def table(self):
         """The segment table check and diff mode show."""
@@ -175,15 +182,23 @@ def plan(root, kernel, initrd, cmdline, crash):
     initrd_mem = holes.take("initrd", page_align(len(initrd_data)), minimum=MIN_INITRD_LOAD_ADDR) if initrd else 0
 
     segments = []
+    header_from, room = None, None
     if crash:
-        elf_notes, elf_loads = crash_sources.elf_contents(root, regions)
+        sources = crash_sources.header_sources(root)
+        header_from = crash_hotplug.header_inputs(*sources)
+        elf_notes, elf_loads = crash_sources.elf_contents(root, regions, sources)
         elf = elfcore.build(elf_notes, elf_loads)
-        elf_mem = holes.take("ELF core header", page_align(len(elf)), minimum=lowest)
+        room = crash_hotplug.elfcorehdr_size(root)
+        # The kernel's rebuilt header (a note per possible CPU, the ranges of the moment) must fit in memsz.
+        elf_size = page_align(len(elf) + (room or 0))
+        elf_mem = holes.take("ELF core header", elf_size, minimum=lowest)
         rsdp = host_efi.capture_rsdp() if host_efi else ""
         cmdline = " ".join(part for part in ("elfcorehdr=%#x" % elf_mem, rsdp, cmdline) if part)
-        e820 = capture_e820(firmware, regions, region, elf_mem, page_align(len(elf)))
-        segments.append(Segment("elfcorehdr", elf, elf_mem, page_align(len(elf)),
-                                "ELF core header: %d notes, %d memory ranges" % (len(elf_notes), len(elf_loads))))
+        e820 = capture_e820(firmware, regions, region, elf_mem, elf_size)
+        holds = "ELF core header: %d notes, %d memory ranges" % (len(elf_notes), len(elf_loads))
+        if room is not None:
+            holds += "; room for the kernel to rewrite it on CPU and memory hotplug (crash_elfcorehdr_size %d)" % room
+        segments.append(Segment("elfcorehdr", elf, elf_mem, elf_size, holds))
     else:
         e820 = [(item.start, item.end - item.start + 1, memmap.e820_type(item)) for item in firmware]
 
@@ -214,7 +229,7 @@ def plan(root, kernel, initrd, cmdline, crash):
     if initrd:
         segments.append(Segment("initrd", initrd_data, initrd_mem, page_align(len(initrd_data)), initrd))
     segments.sort(key=lambda seg: seg.mem)
-    result = LegacyPlan(segments, stub_mem, cmdline, crash, notes, files)
+    result = LegacyPlan(segments, stub_mem, cmdline, crash, notes, files, header_from, room is not None)
     check_segments(segments, result.entry, memmap.total_ram_pages(root), crash_region=region)
     return result
 
