@@ -28,10 +28,11 @@ import os
 import re
 import struct
 
-from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, Missing, Unreadable
 from ansible_collections.kernel.kexec.plugins.module_utils._host import iomem
 from ansible_collections.kernel.kexec.plugins.module_utils._host.memmap import spans, subtract
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
+from ansible_collections.kernel.kexec.plugins.module_utils._io import open_regular, read_text
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.elfcore import Load, Note
 
 LOW_MEMORY_END = 1 << 20
@@ -41,14 +42,9 @@ CPU_DIR = "sys/devices/system/cpu"
 
 
 def _read(root, path):
-    full = os.path.join(root, path)
-    try:
-        with open(full, "r") as handle:
-            return handle.read().strip()
-    except FileNotFoundError:
-        return None
-    except PermissionError:
-        raise KexecError("/%s cannot be read: a crash load needs root (become: true)" % path)
+    """Text of ``root/path`` stripped, or None where it does not exist; KexecError when it cannot be read as text."""
+    text = read_text(os.path.join(root, path), missing=None)
+    return None if text is None else text.strip()
 
 
 def crash_regions(root):
@@ -126,7 +122,7 @@ def parse_kcore_headers(data):
 def kernel_mapping(root):
     path = os.path.join(root, "proc/kcore")
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path, "kernel core") as handle:
             head = handle.read(64)
             if len(head) < 64:
                 raise KexecError("/proc/kcore is empty: cannot read the kernel's memory layout")
@@ -134,11 +130,10 @@ def kernel_mapping(root):
             phentsize, phnum = struct.unpack_from("<HH", head, 54)
             handle.seek(0)
             data = handle.read(phoff + phentsize * phnum)
-    except FileNotFoundError:
+    except Missing:
         raise KexecError("/proc/kcore is missing (CONFIG_PROC_KCORE): cannot read where KASLR put the kernel")
-    except PermissionError:
-        raise KexecError("/proc/kcore cannot be read: a crash load needs root (become: true); under lockdown "
-                         "use method=file")
+    except Unreadable:
+        raise Unreadable("/proc/kcore", advice="a crash load needs root (become: true); under lockdown use method=file")
     return parse_kcore_headers(data)
 
 
