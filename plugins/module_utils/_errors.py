@@ -43,11 +43,23 @@ class KexecUnavailable(KexecError):
     """
 
 
-class Unreadable(KexecError):
-    """A file that is there but this user may not read (PermissionError): never taken for a missing one."""
+class Missing(KexecError):
+    """A file that does not exist (nor a directory on its way): the reader's caller says whether that is an error."""
 
-    def __init__(self, path):
-        super(Unreadable, self).__init__("%s cannot be read: run as root (become: true)" % path, path=path)
+    def __init__(self, msg, path):
+        super(Missing, self).__init__(msg, path=path)
+        self.path = path
+
+
+class Unreadable(KexecError):
+    """A file that is there but this user may not read (PermissionError): never taken for a missing one.
+
+    ``what`` names the file's role before its path; ``advice`` says what to do.
+    """
+
+    def __init__(self, path, what="", advice="run as root (become: true)"):
+        named = "%s %s" % (what, path) if what else path
+        super(Unreadable, self).__init__("%s cannot be read: %s" % (named, advice), path=path)
         self.path = path
 
 
@@ -103,4 +115,4 @@ def syscall_error(call, err, context=""):
     return SyscallError(call, err, msg)
 
 
-__all__ = ("KexecError", "KexecUnavailable", "SyscallError", "Unreadable", "ADVICE", "run_module", "syscall_error")
+__all__ = ("KexecError", "KexecUnavailable", "Missing", "SyscallError", "Unreadable", "ADVICE", "run_module", "syscall_error")

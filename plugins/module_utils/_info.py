@@ -39,9 +39,9 @@ def gather(root="/", machine=None):
     """
     try:
         return _gather(root, machine)
-    except PermissionError as exc:
-        raise KexecError("kexec_info cannot read %s: only root can; run it with become: true" % exc.filename,
-                         path=exc.filename)
+    except (PermissionError, Unreadable) as exc:
+        path = exc.path if isinstance(exc, Unreadable) else exc.filename
+        raise KexecError("kexec_info cannot read %s: only root can; run it with become: true" % path, path=path)
 
 
 def _gather(root, machine):

@@ -15,7 +15,9 @@ description:
   - Reads the kdump capture service's configuration (Debian/Ubuntu kdump-tools, Fedora/RHEL kdump-utils,
     SUSE kdump), its unit's state (C(systemctl show)), the dumps in a local target and whether the crash
     reservation is large enough for the capture kernel (RV(kdump.capture)).
-  - Addresses in C(/proc/iomem) are shown to root only; without root the crash region reads as zeros.
+  - Addresses in C(/proc/iomem) are shown to root only; without root the crash region reads as zeros. Any other
+    file it reads that only root may read (a 0600 kdump configuration) fails the task with advice to use
+    C(become), rather than report facts it could not see.
 author:
   - kernel.kexec maintainers (@kernel-kexec)
 requirements:

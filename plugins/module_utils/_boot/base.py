@@ -5,8 +5,8 @@
 
 Private to the kernel.kexec collection. A backend reads the kernel arguments
 it configures, plans an edit as a list of file changes (nothing written), and
-applies the plan: each file is written atomically (temp file in the same
-directory, fsync, rename) after a backup copy, then the backend's generator
+applies the plan: each file is written atomically (_io.write_atomic) after a
+backup copy, then the backend's generator
 runs (update-grub, grubby, zipl ...) and its output is validated; when that
 fails every file is put back as it was. Planning is pure, so check mode and
 diff mode show exactly what apply would write.
@@ -18,17 +18,17 @@ KEEP_BACKUPS of the collection's own per file, so /boot never fills up with them
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import shutil
 import stat
-import tempfile
 import time
 
 from ansible_collections.kernel.kexec.plugins.module_utils import _cmdline as cmdline_args
+from ansible_collections.kernel.kexec.plugins.module_utils import _io
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._host.arch import host_machine
+from ansible_collections.kernel.kexec.plugins.module_utils._io import read_regular, refuse_hard_links, write_atomic
 
 
 def run_command(argv):
@@ -52,119 +52,8 @@ class FileChange:
 
 
 def read_text(path):
-    try:
-        with open(path, "r") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
-SELINUX_XATTR = "security.selinux"
-# What getxattr/setxattr say when the file system or kernel has no such label: nothing to keep.
-_NO_LABEL = (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP)
-
-
-def _fsync_directory(directory):
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _selinux_label(path):
-    """The file's SELinux context, or None where the host or file system has none."""
-    if not hasattr(os, "getxattr"):
-        return None
-    try:
-        return os.getxattr(path, SELINUX_XATTR, follow_symlinks=False)
-    except OSError as exc:
-        if exc.errno in _NO_LABEL:
-            return None
-        raise
-
-
-def _keep_attributes(tmp, status, label):
-    """Give the new file the old one's owner, group, mode and SELinux context."""
-    mine = os.stat(tmp)
-    if (mine.st_uid, mine.st_gid) != (status.st_uid, status.st_gid):
-        os.chown(tmp, status.st_uid, status.st_gid)
-    os.chmod(tmp, status.st_mode & 0o7777)  # after chown, which clears set-id bits
-    if label is not None:
-        try:
-            os.setxattr(tmp, SELINUX_XATTR, label)
-        except OSError as exc:
-            if exc.errno not in _NO_LABEL:
-                raise
-
-
-def refuse_hard_links(path):
-    """A file with more than one name cannot be replaced by rename without splitting it.
-
-    The rename would give ``path`` a new inode while the other names keep the old text, so the
-    bootloader could read a file that was never edited. Writing in place would keep the links but
-    a crash half way would leave a truncated boot configuration. Neither is safe: refuse, say why.
-    """
-    try:
-        status = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISREG(status.st_mode) and status.st_nlink > 1:
-        raise KexecError("%s has %d hard links: replacing it would leave the other names with the old text "
-                         "and writing it in place is not atomic; make it a single file (or a symlink) and run again"
-                         % (path, status.st_nlink))
-
-
-def real_path(path):
-    """The file a write to ``path`` must replace: a symlink's target, so that the link stays a link."""
-    return os.path.realpath(path) if os.path.islink(path) else path
-
-
-def install(tmp, path, mode=None):
-    """Rename the complete file ``tmp`` (in ``path``'s directory) over ``path``, keeping what path was.
-
-    Owner, group, mode and SELinux context of the old file go to the new one (``mode``, when given,
-    is for a new file); the file and its directory are fsync'd before the rename and the directory again
-    after it, so a crash leaves the old or the new file on disk, never neither.
-    """
-    refuse_hard_links(path)
-    try:
-        status = os.stat(path)
-    except FileNotFoundError:
-        if mode is not None:
-            os.chmod(tmp, mode)
-    else:
-        _keep_attributes(tmp, status, _selinux_label(path))
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    directory = os.path.dirname(path)
-    _fsync_directory(directory)
-    os.rename(tmp, path)
-    _fsync_directory(directory)
-
-
-def write_atomic(path, content, mode=0o644):
-    """Write ``content`` (text or bytes) to ``path`` so that readers see the old or the new file, never half.
-
-    The file keeps what it was: a symlink stays a symlink (its target is replaced, from a temp file
-    in the target's directory, so the rename never crosses file systems), see :func:`install`.
-    """
-    path = real_path(path)
-    refuse_hard_links(path)
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path))
-    try:
-        with os.fdopen(handle, "wb" if isinstance(content, bytes) else "w") as out:
-            out.write(content)
-        install(tmp, path, mode)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Text of the boot configuration file ``path``, or None when it does not exist (_io.read_text)."""
+    return _io.read_text(path, missing=None)
 
 
 def _reason(exc):
@@ -275,14 +164,9 @@ class Backups:
                     if os.path.lexists(path):
                         os.unlink(path)
                     continue
-                with open(backup, "rb") as handle:
-                    saved = handle.read()
-                try:
-                    with open(path, "rb") as handle:
-                        if handle.read() == saved:
-                            continue  # untouched: leave it (and its times) alone
-                except FileNotFoundError:
-                    pass
+                saved = read_regular(backup, "backup")
+                if read_regular(path, "", missing=None) == saved:
+                    continue  # untouched: leave it (and its times) alone
                 write_atomic(path, saved, mode=os.stat(backup).st_mode & 0o7777)
             except (OSError, KexecError) as exc:
                 failed[path] = "%s (backup %s): %s" % (path, backup or "none, it was new", _reason(exc))
@@ -471,6 +355,5 @@ def set_crashkernel(value):
     return ArgEdit(append=["crashkernel=%s" % value])
 
 
-__all__ = ("ArgEdit", "BACKUP_SUFFIX", "Backups", "Bootloader", "FileChange", "KEEP_BACKUPS", "backup_path", "install",
-           "kernel_names", "own_backups", "read_text", "real_path", "refuse_hard_links", "run_command", "set_crashkernel",
-           "write_atomic")
+__all__ = ("ArgEdit", "BACKUP_SUFFIX", "Backups", "Bootloader", "FileChange", "KEEP_BACKUPS", "backup_path",
+           "kernel_names", "own_backups", "read_text", "run_command", "set_crashkernel")

@@ -20,13 +20,12 @@ import re
 import shutil
 
 from ansible_collections.kernel.kexec.plugins.module_utils import _cmdline as cmdline_args
-from ansible_collections.kernel.kexec.plugins.module_utils._boot.base import (
-    Bootloader, FileChange, kernel_names, read_text, refuse_hard_links,
-)
+from ansible_collections.kernel.kexec.plugins.module_utils._boot.base import Bootloader, FileChange, kernel_names, read_text
 from ansible_collections.kernel.kexec.plugins.module_utils._boot.entry import (
     BLS_DIRS, GRUBENV, bls_default_entry, parse_bls, split_bls_line,
 )
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._io import refuse_hard_links
 
 KERNEL_CMDLINE = "etc/kernel/cmdline"
 ETC_DEFAULT_GRUB = "etc/default/grub"

@@ -15,6 +15,7 @@ import os
 import re
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import Unreadable
+from ansible_collections.kernel.kexec.plugins.module_utils._io import read_text
 
 GRUB_CONFIGS = ("boot/grub/grub.cfg", "boot/grub2/grub.cfg")
 GRUBENV = ("boot/grub/grubenv", "boot/grub2/grubenv")
@@ -43,12 +44,9 @@ def _read(root, name):
     grub.cfg is 0600 on Fedora, and without it the default entry is unknown, not absent.
     """
     try:
-        with open(os.path.join(root, name), "r") as handle:
-            return handle.read()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except PermissionError:
-        raise Unreadable("/" + name)
+        return read_text(os.path.join(root, name), missing=None)
+    except Unreadable:
+        raise Unreadable("/" + name)  # the host's path: kexec_info reports it as a fact
 
 
 def _entry_names(root, directory):

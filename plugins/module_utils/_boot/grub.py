@@ -23,11 +23,10 @@ import re
 import shutil
 
 from ansible_collections.kernel.kexec.plugins.module_utils import _cmdline as cmdline_args
-from ansible_collections.kernel.kexec.plugins.module_utils._boot.base import (
-    Bootloader, FileChange, install, read_text, real_path,
-)
+from ansible_collections.kernel.kexec.plugins.module_utils._boot.base import Bootloader, FileChange, read_text
 from ansible_collections.kernel.kexec.plugins.module_utils._boot.entry import GRUB_CONFIGS, parse_grub_cfg
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._io import install, real_path
 
 DEFAULTS = "etc/default/grub"
 DROPINS = "etc/default/grub.d/*.cfg"

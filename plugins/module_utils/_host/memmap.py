@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, Missing
 from ansible_collections.kernel.kexec.plugins.module_utils._host import iomem
 from ansible_collections.kernel.kexec.plugins.module_utils._host.iomem import Region
+from ansible_collections.kernel.kexec.plugins.module_utils._io import read_text
 
 FIRMWARE_MEMMAP = "sys/firmware/memmap"
 
@@ -54,11 +55,8 @@ E820_NVS = 4
 
 
 def _read_text(path):
-    try:
-        with open(path, "r") as handle:
-            return handle.read().strip()
-    except PermissionError:
-        raise KexecError("%s cannot be read: run as root (become: true)" % path)
+    """Text of ``path`` stripped; :class:`Missing` where it does not exist, a KexecError where it cannot be read."""
+    return read_text(path).strip()
 
 
 def firmware_memmap(root="/"):
@@ -75,7 +73,7 @@ def firmware_memmap(root="/"):
             start = int(_read_text(os.path.join(entry, "start")), 16)
             end = int(_read_text(os.path.join(entry, "end")), 16)
             kind = _read_text(os.path.join(entry, "type"))
-        except (FileNotFoundError, NotADirectoryError, ValueError):
+        except (Missing, ValueError):
             raise KexecError("%s is not a firmware memory map entry (start, end, type)" % entry)
         regions.append(Region(start, end, kind))
     return sorted(regions, key=lambda region: region.start)
@@ -153,7 +151,7 @@ def total_ram_pages(root="/", page_size=4096):
     """``MemTotal`` of /proc/meminfo in pages: the kernel's totalram_pages()."""
     try:
         text = _read_text(os.path.join(root, "proc/meminfo"))
-    except FileNotFoundError:
+    except Missing:
         raise KexecError("/proc/meminfo is missing: cannot tell how much RAM the host has")
     kib = _mem_total_kib(text)
     if kib is None:

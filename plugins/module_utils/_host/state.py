@@ -15,7 +15,7 @@ import re
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._host.iomem import read as read_iomem
-from ansible_collections.kernel.kexec.plugins.module_utils._io import open_regular
+from ansible_collections.kernel.kexec.plugins.module_utils._io import read_regular, read_text
 
 # uname -m of the x86 machines: where EFI did not boot them, a BIOS (or UEFI's compatibility module) did.
 X86_MACHINES = ("x86_64", "i386", "i486", "i586", "i686")
@@ -29,31 +29,19 @@ SEV_SNP_GUEST_PATHS = ("sys/devices/platform/sev-guest", "sys/devices/system/cpu
 
 
 def _read(root, path):
-    """Text of ``root/path`` stripped, or None when it does not exist."""
-    try:
-        with open(os.path.join(root, path.lstrip("/")), "r") as handle:
-            return handle.read().strip()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+    """Text of ``root/path`` stripped, or None when it does not exist; KexecError when it cannot be read as text."""
+    text = read_text(os.path.join(root, path.lstrip("/")), missing=None)
+    return None if text is None else text.strip()
 
 
 def _read_bytes(root, path, what):
     """The bytes of the regular file ``root/path``, or None when it does not exist.
 
-    Opened by _io.open_regular (non-blocking, regular files only; efivarfs files
+    Read by _io.read_regular (non-blocking, regular files only; efivarfs files
     are regular); KexecError naming ``what`` when the file is there but cannot be
     opened or read, or is no regular file.
     """
-    full = os.path.join(root, path.lstrip("/"))
-    try:
-        with open_regular(full, what) as handle:
-            return handle.read()
-    except KexecError:
-        if not os.path.lexists(full):  # missing, or a file where a directory should be
-            return None
-        raise
-    except OSError as exc:  # efivarfs fails the read itself where the firmware does (EIO)
-        raise KexecError("%s %s cannot be read: %s" % (what, full, exc.strerror))
+    return read_regular(os.path.join(root, path.lstrip("/")), what, missing=None)
 
 
 def _read_int(root, path):

@@ -24,17 +24,19 @@ import os
 import re
 import shlex
 
+from ansible_collections.kernel.kexec.plugins.module_utils._io import read_text
+
 DEFAULT_PATH = "/var/crash"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def read_config(root, path):
-    """Text of the host file ``path`` below ``root``, or None when it is missing or unreadable."""
-    try:
-        with open(os.path.join(root, path.lstrip("/")), "r") as handle:
-            return handle.read()
-    except (FileNotFoundError, NotADirectoryError, PermissionError, IsADirectoryError):
-        return None
+    """Text of the host file ``path`` below ``root``, or None when it is missing.
+
+    One that is there but cannot be read as text is a KexecError (Unreadable without root): settings
+    taken from an empty file would say where dumps go, and be wrong.
+    """
+    return read_text(os.path.join(root, path.lstrip("/")), "kdump configuration", missing=None)
 
 
 def parse_shell_vars(text):

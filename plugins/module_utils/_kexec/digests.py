@@ -45,12 +45,11 @@ import hashlib
 import json
 import os
 import string
-import tempfile
 import time
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._host import mounts
-from ansible_collections.kernel.kexec.plugins.module_utils._io import identity, open_regular
+from ansible_collections.kernel.kexec.plugins.module_utils._io import identity, open_regular, write_atomic
 
 CACHE_FILE = "var/cache/kernel-kexec/digests.json"
 CHUNK = 1 << 20
@@ -199,20 +198,10 @@ class DigestCache:
         if not self.changed:
             return
         self.prune()
-        directory = os.path.dirname(self.path)
         try:
-            os.makedirs(directory, mode=0o755, exist_ok=True)
-            handle, tmp = tempfile.mkstemp(dir=directory, prefix=".digests.")
-            try:
-                with os.fdopen(handle, "w") as out:
-                    json.dump(self.entries, out, indent=1, sort_keys=True)
-                    out.flush()
-                    os.fsync(out.fileno())  # a crash right after a load (kdump tests do that) keeps it
-                os.rename(tmp, self.path)
-            except BaseException:
-                os.unlink(tmp)
-                raise
-        except (OSError, ValueError):
+            # write_atomic fsyncs: a crash right after a load (kdump tests do that) keeps the cache
+            write_atomic(self.path, json.dumps(self.entries, indent=1, sort_keys=True), mode=0o600, directory_mode=0o755)
+        except (KexecError, OSError, ValueError):
             return
         self.changed = False
 

@@ -41,9 +41,8 @@ import shutil
 import signal
 import time
 
-from ansible_collections.kernel.kexec.plugins.module_utils._boot.base import write_atomic
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, KexecUnavailable, SyscallError
-from ansible_collections.kernel.kexec.plugins.module_utils._io import read_regular
+from ansible_collections.kernel.kexec.plugins.module_utils._io import read_regular, write_atomic
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import init_systems, syscalls
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.methods import usable
 

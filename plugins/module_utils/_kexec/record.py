@@ -17,14 +17,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import Missing, Unreadable
+from ansible_collections.kernel.kexec.plugins.module_utils._io import open_regular, read_regular, write_atomic
 
 RECORD_DIR = "run/kernel-kexec"
 
 
 def sha256_file(path, chunk=1 << 20):
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_regular(path, "file") as handle:
         for block in iter(lambda: handle.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -37,9 +39,8 @@ def record_path(root, kind):
 def read_record(root, kind, boot_id):
     """The record for ``kind`` ('default' or 'crash') if it belongs to this boot."""
     try:
-        with open(record_path(root, kind), "r") as handle:
-            record = json.load(handle)
-    except (FileNotFoundError, ValueError):
+        record = json.loads(read_regular(record_path(root, kind), "load record"))
+    except (Missing, ValueError):
         return None
     if not isinstance(record, dict) or record.get("boot_id") != boot_id:
         return None
@@ -48,18 +49,8 @@ def read_record(root, kind, boot_id):
 
 def write_record(root, kind, record):
     """Write atomically: a reader sees the old record or the new, never half."""
-    path = record_path(root, kind)
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % kind)
-    try:
-        with os.fdopen(handle, "w") as out:
-            json.dump(record, out, indent=1, sort_keys=True)
-            out.write("\n")
-        os.rename(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_atomic(record_path(root, kind), json.dumps(record, indent=1, sort_keys=True) + "\n", mode=0o600,
+                 directory_mode=0o700)
 
 
 def current_load(root, state, kind):
@@ -71,7 +62,7 @@ def current_load(root, state, kind):
         return None
     try:
         record = read_record(root, kind, state.boot_id)
-    except PermissionError:
+    except Unreadable:
         # The record directory is root's (0700): without root, that something is loaded is known, not what.
         return {"type": kind, "by": "unknown (the record in /%s is readable by root only: use become: true)"
                 % RECORD_DIR}

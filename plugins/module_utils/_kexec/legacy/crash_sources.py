@@ -27,9 +27,10 @@ from __future__ import annotations
 import os
 import struct
 
-from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, Missing, Unreadable
 from ansible_collections.kernel.kexec.plugins.module_utils._host.memmap import subtract
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
+from ansible_collections.kernel.kexec.plugins.module_utils._io import open_regular, read_text
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec import crash_hotplug
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.elfcore import Load, Note
 
@@ -40,14 +41,9 @@ CPU_DIR = "sys/devices/system/cpu"
 
 
 def _read(root, path):
-    full = os.path.join(root, path)
-    try:
-        with open(full, "r") as handle:
-            return handle.read().strip()
-    except FileNotFoundError:
-        return None
-    except PermissionError:
-        raise KexecError("/%s cannot be read: a crash load needs root (become: true)" % path)
+    """Text of ``root/path`` stripped, or None where it does not exist; KexecError when it cannot be read as text."""
+    text = read_text(os.path.join(root, path), missing=None)
+    return None if text is None else text.strip()
 
 
 def crash_regions(root):
@@ -119,7 +115,7 @@ def parse_kcore_headers(data):
 def kernel_mapping(root):
     path = os.path.join(root, "proc/kcore")
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path, "kernel core") as handle:
             head = handle.read(64)
             if len(head) < 64:
                 raise KexecError("/proc/kcore is empty: cannot read the kernel's memory layout")
@@ -127,11 +123,10 @@ def kernel_mapping(root):
             phentsize, phnum = struct.unpack_from("<HH", head, 54)
             handle.seek(0)
             data = handle.read(phoff + phentsize * phnum)
-    except FileNotFoundError:
+    except Missing:
         raise KexecError("/proc/kcore is missing (CONFIG_PROC_KCORE): cannot read where KASLR put the kernel")
-    except PermissionError:
-        raise KexecError("/proc/kcore cannot be read: a crash load needs root (become: true); under lockdown "
-                         "use method=file")
+    except Unreadable:
+        raise Unreadable("/proc/kcore", advice="a crash load needs root (become: true); under lockdown use method=file")
     return parse_kcore_headers(data)
 
 

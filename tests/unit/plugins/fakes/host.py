@@ -78,6 +78,36 @@ def write_file(path, content):
     return path
 
 
+def write_bytes(path, data, mode=None):
+    """write_file, then ``mode`` (when given); the path as a string."""
+    path = write_file(str(path), data)
+    if mode is not None:
+        os.chmod(path, mode)
+    return path
+
+
+def read_bytes(path):
+    with open(str(path), "rb") as handle:
+        return handle.read()
+
+
+def mode_of(path):
+    return os.stat(str(path)).st_mode & 0o7777
+
+
+def no_regular_file(path, kind):
+    """A FIFO or a directory (``kind``: fifo, directory) at ``path``, in place of any file there; returns how
+    _io names it in its error ("a FIFO")."""
+    if os.path.lexists(path):
+        os.unlink(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        os.mkdir(path)
+    return {"fifo": "a FIFO", "directory": "a directory"}[kind]
+
+
 def write_bzimage(path, **fields):
     return write_file(str(path), bzimage_bytes(**fields))
 

@@ -290,3 +290,14 @@ def test_gather_without_root_on_a_0600_secure_boot_variable_reports_it_unknown(o
     assert (facts["firmware"], facts["secure_boot"]) == ("efi", None)
     assert facts["warnings"] == ["secure_boot is unknown: EFI variable %s cannot be read: run as root (become: true)"
                                  % host.path(fakes.SECURE_BOOT_VAR)]
+
+
+def test_gather_on_a_kdump_configuration_it_may_not_read_fails_clearly(tmp_path, monkeypatch):
+    """Taken for an empty file, it would report dumps going to /var/crash whatever it says."""
+    host = kdump_fakes.debian_kdump_tools(str(tmp_path), config='USE_KDUMP=1\nSSH="kdump@dumps.example"\n')
+    path = host.path("etc/default/kdump-tools")
+    fakes.deny_reads(monkeypatch, path)
+    with pytest.raises(KexecError) as caught:
+        gather(host.root, machine="x86_64")
+    assert caught.value.msg == "kexec_info cannot read %s: only root can; run it with become: true" % path
+    assert caught.value.extra == {"path": path}

@@ -1,4 +1,4 @@
-"""bootloader.base: atomic writes, backups, restore on failure, command errors, ArgEdit."""
+"""bootloader.base: edits with backups, restore on failure, command errors, ArgEdit (the atomic writer: test_io.py)."""
 
 import errno
 import os
@@ -9,70 +9,18 @@ import pytest
 
 from ansible_collections.kernel.kexec.plugins.module_utils._boot import base
 from ansible_collections.kernel.kexec.plugins.module_utils._boot.base import (
-    ArgEdit, Bootloader, FileChange, backup_path, set_crashkernel, write_atomic,
+    ArgEdit, Bootloader, FileChange, backup_path, set_crashkernel,
 )
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+
+from ...fakes import host as fakes
+from ...fakes.host import mode_of, read_bytes, write_bytes
 
 BACKUP = re.compile(r"^(?P<name>.+)\.\d{8}T\d{6}\.kexec-bak$")
 
 
-def write_bytes(path, data, mode=None):
-    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
-    with open(str(path), "wb") as handle:
-        handle.write(data)
-    if mode is not None:
-        os.chmod(str(path), mode)
-    return str(path)
-
-
-def read_bytes(path):
-    with open(str(path), "rb") as handle:
-        return handle.read()
-
-
-def mode_of(path):
-    return os.stat(str(path)).st_mode & 0o7777
-
-
 def backups_in(directory):
     return sorted(name for name in os.listdir(str(directory)) if BACKUP.match(name))
-
-
-# --- write_atomic -----------------------------------------------------------------
-
-
-def test_write_atomic_creates_file_and_directories(tmp_path):
-    path = str(tmp_path / "etc" / "kernel" / "cmdline")
-    write_atomic(path, "root=/dev/vda1 ro crashkernel=256M\n")
-    assert read_bytes(path) == b"root=/dev/vda1 ro crashkernel=256M\n"
-    assert mode_of(path) == 0o644
-    assert os.listdir(os.path.dirname(path)) == ["cmdline"]
-
-
-@pytest.mark.parametrize("mode", [0o600, 0o640, 0o755])
-def test_write_atomic_replaces_content_and_keeps_mode(tmp_path, mode):
-    path = write_bytes(tmp_path / "grub", b"old contents\n", mode)
-    inode = os.stat(path).st_ino
-    write_atomic(path, "new contents\n")
-    assert read_bytes(path) == b"new contents\n"
-    assert mode_of(path) == mode
-    assert os.stat(path).st_ino != inode  # renamed into place, not rewritten where readers could see half
-    assert os.listdir(str(tmp_path)) == ["grub"]  # no temp file left
-
-
-@pytest.mark.parametrize("failing", ["fsync", "rename", "chmod"])
-def test_write_atomic_failure_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch, failing):
-    path = write_bytes(tmp_path / "grub", b"GRUB_CMDLINE_LINUX=\"quiet\"\n", 0o600)
-
-    def boom(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-    monkeypatch.setattr(base.os, failing, boom)
-    with pytest.raises(OSError):
-        write_atomic(path, "GRUB_CMDLINE_LINUX=\"quiet crashkernel=256M\"\n")
-    monkeypatch.undo()
-    assert read_bytes(path) == b"GRUB_CMDLINE_LINUX=\"quiet\"\n"
-    assert mode_of(path) == 0o600
-    assert os.listdir(str(tmp_path)) == ["grub"]
 
 
 # --- FileChange.diff ---------------------------------------------------------------
@@ -322,111 +270,7 @@ def test_a_backend_without_a_runner_runs_nothing(tmp_path):
         loader.run(["zipl"], "zipl")
 
 
-# --- writes keep what the file was ---------------------------------------------------
-
-
-def test_write_atomic_through_a_symlink_edits_the_target_in_its_own_directory(tmp_path, monkeypatch):
-    """/etc/grub2.cfg -> ../boot/grub2/grub.cfg (as on RHEL): the link stays, the target is replaced."""
-    target = write_bytes(tmp_path / "boot/grub2/grub.cfg", b"old\n", 0o600)
-    link = str(tmp_path / "etc/grub2.cfg")
-    os.makedirs(os.path.dirname(link))
-    os.symlink("../boot/grub2/grub.cfg", link)
-    temp_dirs = []
-    real_mkstemp = base.tempfile.mkstemp
-
-    def mkstemp(**kwargs):
-        temp_dirs.append(kwargs["dir"])
-        return real_mkstemp(**kwargs)
-    monkeypatch.setattr(base.tempfile, "mkstemp", mkstemp)
-    write_atomic(link, "new\n")
-    assert os.path.islink(link) and os.readlink(link) == "../boot/grub2/grub.cfg"
-    assert read_bytes(target) == b"new\n" and mode_of(target) == 0o600
-    assert temp_dirs == [os.path.dirname(target)]  # a rename never crosses file systems
-    assert os.listdir(os.path.dirname(target)) == ["grub.cfg"]
-    assert os.listdir(os.path.dirname(link)) == ["grub2.cfg"]
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another owner")
-def test_write_atomic_keeps_owner_group_and_mode(tmp_path):
-    path = write_bytes(tmp_path / "grub", b"old\n", 0o640)
-    os.chown(path, 1234, 5678)
-    write_atomic(path, "new\n")
-    status = os.stat(path)
-    assert (status.st_uid, status.st_gid, mode_of(path)) == (1234, 5678, 0o640)
-
-
-def test_write_atomic_gives_the_new_file_the_old_owner(tmp_path, monkeypatch):
-    """Without root: the old file's owner is made to differ, and chown must be asked for it."""
-    path = write_bytes(tmp_path / "grub", b"old\n", 0o640)
-    real_stat = base.os.stat
-    chowned = []
-
-    def stat(name, *args, **kwargs):
-        status = real_stat(name, *args, **kwargs)
-        if name == path:  # the old file, as the writer sees it before the rename
-            fields = list(status)
-            fields[4], fields[5] = 1234, 5678
-            return os.stat_result(fields)
-        return status
-    monkeypatch.setattr(base.os, "stat", stat)
-    monkeypatch.setattr(base.os, "chown", lambda name, uid, gid: chowned.append((os.path.dirname(name), uid, gid)))
-    write_atomic(path, "new\n")
-    assert chowned == [(str(tmp_path), 1234, 5678)]
-
-
-class FakeSelinux:
-    """getxattr/setxattr for security.selinux: the old file has a label; records what is set where."""
-
-    def __init__(self, label=b"system_u:object_r:bootloader_etc_t:s0\x00", get_errno=None, set_errno=None):
-        self.label = label
-        self.get_errno = get_errno
-        self.set_errno = set_errno
-        self.set = []
-
-    def getxattr(self, path, name, follow_symlinks=True):
-        assert name == "security.selinux"
-        if self.get_errno:
-            raise OSError(self.get_errno, os.strerror(self.get_errno))
-        return self.label
-
-    def setxattr(self, path, name, value, *args, **kwargs):
-        if self.set_errno:
-            raise OSError(self.set_errno, os.strerror(self.set_errno))
-        self.set.append((os.path.basename(path), name, value))
-
-
-def test_write_atomic_keeps_the_selinux_context(tmp_path, monkeypatch):
-    path = write_bytes(tmp_path / "grub", b"old\n")
-    selinux = FakeSelinux()
-    monkeypatch.setattr(base.os, "getxattr", selinux.getxattr)
-    monkeypatch.setattr(base.os, "setxattr", selinux.setxattr)
-    write_atomic(path, "new\n")
-    assert len(selinux.set) == 1
-    temp, name, value = selinux.set[0]
-    assert temp.startswith(".grub.") and name == "security.selinux" and value == selinux.label
-    assert read_bytes(path) == b"new\n"
-
-
-@pytest.mark.parametrize("get_errno, set_errno", [
-    (errno.ENODATA, None), (errno.ENOTSUP, None), (errno.EOPNOTSUPP, None), (None, errno.ENOTSUP),
-], ids=["no-label", "fs-without-xattrs", "eopnotsupp", "label-not-settable"])
-def test_write_atomic_without_selinux_writes_all_the_same(tmp_path, monkeypatch, get_errno, set_errno):
-    path = write_bytes(tmp_path / "grub", b"old\n")
-    selinux = FakeSelinux(get_errno=get_errno, set_errno=set_errno)
-    monkeypatch.setattr(base.os, "getxattr", selinux.getxattr)
-    monkeypatch.setattr(base.os, "setxattr", selinux.setxattr)
-    write_atomic(path, "new\n")
-    assert read_bytes(path) == b"new\n"
-
-
-def test_write_atomic_refuses_a_file_with_hard_links(tmp_path):
-    path = write_bytes(tmp_path / "grub", b"old\n")
-    os.link(path, str(tmp_path / "grub.link"))
-    with pytest.raises(KexecError, match=r"grub has 2 hard links: replacing it would leave the other names"):
-        write_atomic(path, "new\n")
-    assert read_bytes(path) == read_bytes(tmp_path / "grub.link") == b"old\n"
-    assert os.stat(path).st_nlink == 2
-    assert sorted(os.listdir(str(tmp_path))) == ["grub", "grub.link"]
+# --- files with hard links ----------------------------------------------------------------
 
 
 def test_apply_refuses_before_writing_anything_when_one_file_has_hard_links(tmp_path, files):
@@ -438,26 +282,6 @@ def test_apply_refuses_before_writing_anything_when_one_file_has_hard_links(tmp_
     assert dict((key, read_bytes(files[key])) for key in ("grub", "dropin")) == before
     assert not os.path.exists(files["new"])
     assert backups_in(os.path.dirname(files["grub"])) == []
-
-
-def test_write_atomic_fsyncs_file_and_directory_around_the_rename(tmp_path, monkeypatch):
-    path = write_bytes(tmp_path / "grub", b"old\n")
-    events = []
-    real_fsync, real_rename = base.os.fsync, base.os.rename
-
-    def fsync(fd):
-        events.append(("fsync", os.readlink("/proc/self/fd/%d" % fd)))
-        return real_fsync(fd)
-
-    def rename(src, dst):
-        events.append(("rename", dst))
-        return real_rename(src, dst)
-    monkeypatch.setattr(base.os, "fsync", fsync)
-    monkeypatch.setattr(base.os, "rename", rename)
-    write_atomic(path, "new\n")
-    assert [event[0] for event in events] == ["fsync", "fsync", "rename", "fsync"]
-    assert os.path.basename(events[0][1]).startswith(".grub.")  # the new file's data
-    assert events[1][1] == events[3][1] == str(tmp_path)  # its directory, before and after
 
 
 # --- restore -------------------------------------------------------------------------------
@@ -637,3 +461,18 @@ def test_an_old_backup_that_cannot_be_deleted_is_a_warning_not_a_failure(tmp_pat
     assert read_bytes(files["dropin"]) == b"X=2\n" and kept[files["grub"]]
     assert loader.backup_warnings == ["the backup %s could not be removed: Read-only file system (%s)"
                                       % (old[0], old[0])]
+
+
+def test_a_file_replaced_by_a_fifo_before_the_restore_is_named_without_hanging(tmp_path, files, no_hang):
+    loader = Recording(str(tmp_path), fail=KexecError("grub-mkconfig failed"))
+    loader.watch = []
+
+    def fifo_then_fail(edit):
+        fakes.no_regular_file(files["dropin"], "fifo")
+        Recording.regenerate(loader, edit)
+    loader.regenerate = fifo_then_fail
+    with pytest.raises(KexecError) as caught:
+        loader.apply(changes_for(files), set_crashkernel("256M"))
+    assert "%s (backup %s." % (files["dropin"], files["dropin"]) in caught.value.msg
+    assert "%s is a FIFO, not a regular file" % files["dropin"] in caught.value.msg
+    assert read_bytes(files["grub"]) == b'GRUB_CMDLINE_LINUX="quiet"\r\n# caf\xc3\xa9'  # the others restored

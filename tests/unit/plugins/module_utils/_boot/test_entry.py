@@ -3,7 +3,7 @@ import pytest
 from ansible_collections.kernel.kexec.plugins.module_utils._boot.entry import (
     bls_default_entry, default_entry, grub_default_entry, parse_grub_cfg, running_release_entry,
 )
-from ansible_collections.kernel.kexec.plugins.module_utils._errors import Unreadable
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, Unreadable
 
 from ...fakes import host as fakes
 from ...fakes.host import OLD_RELEASE, RELEASE, ROOT_UUID
@@ -254,3 +254,22 @@ def test_nothing_found(tmp_path, release):
     host = fakes.fake_host(tmp_path, kernels=(OLD_RELEASE,), grub_cfg=None)
     assert default_entry(host.root, release) is None
     assert running_release_entry(host.root, release) is None
+
+
+# --- boot files that are there but are no text file: one error, never taken for missing ----------------
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_grub_cfg_that_is_no_regular_file_is_one_error_without_hanging(tmp_path, kind, no_hang):
+    host = fakes.fake_host(tmp_path, grub_cfg=None)
+    path = host.path("boot/grub/grub.cfg")
+    shown = fakes.no_regular_file(path, kind)
+    with pytest.raises(KexecError, match="^%s is %s, not a regular file$" % (path, shown)):
+        default_entry(host.root, RELEASE)
+
+
+def test_a_grub_cfg_that_is_not_utf8_is_one_error(tmp_path):
+    host = fakes.fake_host(tmp_path, grub_cfg=None)
+    host.write("boot/grub/grub.cfg", fakes.debian_grub_cfg().encode("utf-8") + b"# \xe9\n")
+    with pytest.raises(KexecError, match=r"^%s is not UTF-8 text \(byte \d+\)$" % host.path("boot/grub/grub.cfg")):
+        default_entry(host.root, RELEASE)

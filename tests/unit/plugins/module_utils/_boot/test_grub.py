@@ -503,3 +503,19 @@ def test_shutil_which_is_what_finds_the_tools(tree, monkeypatch):
     with pytest.raises(KexecError):
         GrubDefaults(tree.root)._tool("grub-mkconfig", "grub2-mkconfig")
     assert seen == ["grub-mkconfig", "grub2-mkconfig"]
+
+
+# --- /etc/default/grub that is no text file: one error, nothing written ---------------------------------
+
+
+@pytest.mark.parametrize("data, error", [
+    (b'GRUB_CMDLINE_LINUX=""\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\n# caf\xe9\n', r"is not UTF-8 text \(byte \d+\)"),
+    (b'GRUB_CMDLINE_LINUX="\0"\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\n', "holds a NUL byte: it is not a text file"),
+], ids=["latin-1", "nul"])
+def test_defaults_that_are_not_text_are_one_error_and_nothing_is_written(tree, data, error):
+    loader = debian(tree)
+    tree.write(DEFAULTS, data)
+    before = tree.snapshot()
+    with pytest.raises(KexecError, match="^%s %s$" % (tree.path(DEFAULTS), error)):
+        loader.plan_edit(set_crashkernel("256M"))
+    assert tree.snapshot() == before

@@ -1,5 +1,10 @@
 """Range arithmetic of the memory maps, and where a normal kexec load may place its segments."""
 
+import os
+
+import pytest
+
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._host import iomem, memmap
 from ansible_collections.kernel.kexec.plugins.module_utils._host.iomem import Region
 
@@ -31,3 +36,13 @@ def test_kexec_ram_is_firmware_ram_the_running_kernel_manages_itself():
         "  100000000-10fffffff : System RAM (virtio_mem)\n")
     assert memmap.kexec_ram(firmware, regions) == [
         (0x1000, 0x9fbff), (0x100000, 0x3fffffff), (0x44000000, 0x5fffffff), (0x70000000, 0x7bffffff)]
+
+
+def test_a_firmware_memmap_file_that_is_a_fifo_is_one_error_without_hanging(tmp_path, no_hang):
+    entry = tmp_path / "sys/firmware/memmap/0"
+    entry.mkdir(parents=True)
+    (entry / "start").write_text("0x0\n")
+    (entry / "end").write_text("0x9fbff\n")
+    os.mkfifo(str(entry / "type"))
+    with pytest.raises(KexecError, match="^%s/type is a FIFO, not a regular file$" % entry):
+        memmap.firmware_memmap(str(tmp_path))

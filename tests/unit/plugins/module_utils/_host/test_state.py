@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
-from ansible_collections.kernel.kexec.plugins.module_utils._host import state
+from ansible_collections.kernel.kexec.plugins.module_utils import _io
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, Unreadable
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState, parse_lockdown
 
 from ...fakes import host as fakes
@@ -190,7 +190,7 @@ def test_a_secure_boot_variable_the_firmware_fails_to_read_is_an_error(tmp_path,
     class FailingRead(io.BytesIO):
         def read(self, *args):
             raise OSError(errno.EIO, os.strerror(errno.EIO))
-    monkeypatch.setattr(state, "open_regular", lambda path, what: FailingRead())
+    monkeypatch.setattr(_io, "open_regular", lambda path, what: FailingRead())
     with pytest.raises(KexecError) as raised:
         KernelState(host.root).secure_boot
     assert raised.value.msg == "EFI variable %s cannot be read: %s" % (host.path(fakes.SECURE_BOOT_VAR),
@@ -230,3 +230,23 @@ def test_confidential_guest_from_what_the_guest_kernel_shows(tmp_path, setup, gu
     host = fakes.fake_host(tmp_path)
     setup(host)
     assert KernelState(host.root).confidential_guest == guest
+
+
+# --- a state file that is no regular file, or not readable: one error, never a hang or a traceback -----
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_kernel_state_file_that_is_no_regular_file_is_one_error_without_hanging(tmp_path, kind, no_hang):
+    host = fakes.fake_host(tmp_path)
+    path = host.path("proc/cmdline")
+    shown = fakes.no_regular_file(path, kind)
+    with pytest.raises(KexecError, match="^%s is %s, not a regular file$" % (path, shown)):
+        KernelState(host.root).cmdline
+
+
+def test_a_kernel_state_file_it_may_not_read_is_unreadable_not_missing(tmp_path, monkeypatch):
+    host = fakes.fake_host(tmp_path)
+    path = host.path("sys/kernel/kexec_loaded")
+    fakes.deny_reads(monkeypatch, path)
+    with pytest.raises(Unreadable, match="^%s cannot be read: run as root" % path):
+        KernelState(host.root).kexec_loaded

@@ -2,6 +2,7 @@ import os
 
 import pytest
 
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, Unreadable
 from ansible_collections.kernel.kexec.plugins.module_utils._kdump.providers import (
     KdumpTools, KdumpUtils, SuseKdump, detect, host_file, parse_kdump_conf, parse_shell_vars,
 )
@@ -131,3 +132,35 @@ def test_suse_capture_files(tmp_path):
     host.write("boot/Image-%s" % RELEASE, "k")
     host.write("boot/initrd-%s-kdump" % RELEASE, "i")
     assert detect(host.root, RELEASE).capture_files() == ("/boot/Image-%s" % RELEASE, "/boot/initrd-%s-kdump" % RELEASE)
+
+
+# --- a configuration that is there but cannot be read as text: one error, never "no configuration" -------
+
+
+def test_a_configuration_it_may_not_read_is_unreadable_not_empty(tmp_path, monkeypatch):
+    host = debian_kdump_tools(str(tmp_path), config='USE_KDUMP=1\nSSH="kdump@dumps.example"\n')
+    path = host.path("etc/default/kdump-tools")
+    fakes.deny_reads(monkeypatch, path)
+    with pytest.raises(Unreadable) as caught:
+        detect(host.root, RELEASE)
+    assert caught.value.msg == "kdump configuration %s cannot be read: run as root (become: true)" % path
+
+
+@pytest.mark.parametrize("data, error", [
+    (b"path /var/crash\n\xff\xfe\n", "is not UTF-8 text"), (b"path /var/crash\0\n", "holds a NUL byte"),
+], ids=["not-utf8", "nul"])
+def test_a_configuration_that_is_not_text_is_one_error(tmp_path, data, error):
+    host = fakes.FakeHost(tmp_path)
+    host.write("etc/kdump.conf", data)
+    with pytest.raises(KexecError, match="^kdump configuration %s %s" % (host.path("etc/kdump.conf"), error)):
+        detect(host.root, RELEASE)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_sysconfig_that_is_no_regular_file_is_one_error_without_hanging(tmp_path, kind, no_hang):
+    host = fakes.FakeHost(tmp_path)
+    host.write("etc/kdump.conf", "path /var/crash\n")
+    path = host.path("etc/sysconfig/kdump")
+    shown = fakes.no_regular_file(path, kind)
+    with pytest.raises(KexecError, match="^kdump configuration %s is %s, not a regular file$" % (path, shown)):
+        detect(host.root, RELEASE).capture_files()

@@ -4,6 +4,7 @@ import stat
 
 import pytest
 
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.record import (
     RECORD_DIR, current_load, read_record, record_path, remove_record, sha256_file, write_record,
@@ -90,3 +91,22 @@ def test_sha256_file_over_several_chunks(tmp_path):
     expected = hashlib.sha256(data).hexdigest()
     assert sha256_file(path, chunk=1000) == expected
     assert sha256_file(path) == expected
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_record_that_is_no_regular_file_is_one_error_without_hanging(tmp_path, kind, no_hang):
+    path = record_path(str(tmp_path), "default")
+    shown = fakes.no_regular_file(path, kind)
+    with pytest.raises(KexecError, match="^load record %s is %s, not a regular file$" % (path, shown)):
+        read_record(str(tmp_path), "default", fakes.BOOT_ID)
+
+
+def test_a_record_written_through_a_symlink_replaces_the_target_and_keeps_its_mode(tmp_path):
+    target = fakes.write_file(str(tmp_path / "elsewhere/default.json"), "{}\n")
+    os.chmod(target, 0o640)
+    path = record_path(str(tmp_path), "default")
+    os.makedirs(os.path.dirname(path))
+    os.symlink(target, path)
+    write_record(str(tmp_path), "default", RECORD)
+    assert os.path.islink(path) and read_record(str(tmp_path), "default", fakes.BOOT_ID) == RECORD
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o640

@@ -1,10 +1,13 @@
 """What a crash load reads from the running kernel: crash region, notes, KASLR layout, RAM to dump."""
 
+import os
+
 import pytest
 
-from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, Unreadable
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy import crash_sources
 
+from ....fakes import host as host_fakes
 from . import legacy_fakes as fakes
 
 
@@ -101,3 +104,27 @@ def test_dump_ranges_need_the_addresses(tmp_path):
     fakes.write(root, "proc/iomem", "00000000-00000000 : System RAM\n")
     with pytest.raises(KexecError, match="shows no addresses: a crash load needs root"):
         crash_sources.dump_ranges(root, [fakes.CRASH])
+
+
+def test_crash_notes_that_are_a_fifo_are_one_error_without_hanging(tmp_path, no_hang):
+    root = fakes.host(tmp_path)
+    path = os.path.join(root, "sys/devices/system/cpu/cpu1/crash_notes")
+    host_fakes.no_regular_file(path, "fifo")
+    with pytest.raises(KexecError, match="^%s is a FIFO, not a regular file$" % path):
+        crash_sources.cpu_notes(root)
+
+
+def test_a_kcore_that_is_a_directory_is_one_error(tmp_path):
+    root = fakes.host(tmp_path)
+    path = os.path.join(root, "proc/kcore")
+    host_fakes.no_regular_file(path, "directory")
+    with pytest.raises(KexecError, match="^kernel core %s is a directory, not a regular file$" % path):
+        crash_sources.kernel_mapping(root)
+
+
+def test_a_kcore_it_may_not_read_asks_for_root_or_method_file(tmp_path, monkeypatch):
+    root = fakes.host(tmp_path)
+    host_fakes.deny_reads(monkeypatch, os.path.join(root, "proc/kcore"))
+    with pytest.raises(Unreadable, match=r"^/proc/kcore cannot be read: a crash load needs root \(become: true\); "
+                       "under lockdown use method=file$"):
+        crash_sources.kernel_mapping(root)
