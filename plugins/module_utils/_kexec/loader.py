@@ -57,7 +57,7 @@ from ansible_collections.kernel.kexec.plugins.module_utils._kexec.legacy.x86_64 
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.methods import METHODS, confidential_guest_refusal
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.digests import DigestCache
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.record import (
-    current_load, remove_record, write_record,
+    RECORD_DIR, current_load, remove_record, write_record,
 )
 
 FALLBACK_ERRNOS = (errno.ENOSYS, errno.EINVAL, errno.ENOEXEC, errno.EOPNOTSUPP)
@@ -298,7 +298,10 @@ class Kexec:
                              % (SYSCALL[method], "crash_" if request.crash else ""))
         after = _record(plan, method, boot_id=self.state.boot_id, legacy=legacy,
                         crash=self._crash_fields(request, legacy, inputs))
-        write_record(self.root, request.kind, after)
+        try:
+            write_record(self.root, request.kind, after)
+        except (OSError, KexecError) as exc:
+            self._unload_unrecorded(request.crash, exc)
         return _result(True, before, after, plan, loaded=after, method=method, reason=reason, legacy=legacy,
                        reload_reason=stale)
 
@@ -434,6 +437,21 @@ class Kexec:
             self._unload(crash)
             remove_record(self.root, kind)
         return {"changed": True, "loaded": None, "type": kind, "diff": _diff(before, None)}
+
+    def _unload_unrecorded(self, crash, exc):
+        """Unload an image whose record could not be written (a full or read-only /run): a record that still
+        described the image before it, or no record at all beside a loaded image, would lie."""
+        why = getattr(exc, "msg", None) or exc.strerror or str(exc)
+        path = "/" + RECORD_DIR
+        try:
+            remove_record(self.root, "crash" if crash else "default")
+            self._unload(crash)
+        except (OSError, KexecError) as unload_exc:
+            raise KexecError("the image was loaded but its record in %s could not be written (%s), and unloading "
+                             "it failed too (%s): run kernel.kexec.kexec_load with state=absent once %s is writable"
+                             % (path, why, getattr(unload_exc, "msg", None) or unload_exc, path))
+        raise KexecError("the image was loaded but its record in %s could not be written (%s): unloaded it again, "
+                         "so nothing is loaded that no record describes; free %s and run again" % (path, why, path))
 
     def _unload(self, crash):
         flags = syscalls.KEXEC_FILE_UNLOAD | (syscalls.KEXEC_FILE_ON_CRASH if crash else 0)

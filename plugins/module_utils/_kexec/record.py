@@ -76,4 +76,4 @@ def remove_record(root, kind):
         pass
 
 
-__all__ = ("current_load", "read_record", "record_path", "remove_record", "sha256_file", "write_record")
+__all__ = ("RECORD_DIR", "current_load", "read_record", "record_path", "remove_record", "sha256_file", "write_record")

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from ansible_collections.kernel.kexec.plugins.module_utils._kexec import digests
+from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec import digests, loader
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.loader import Kexec, LoadRequest
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.record import read_record
 
@@ -57,3 +58,22 @@ def test_the_load_hashes_nothing_again_while_the_files_are_the_ones_planned(kexe
     kexec.ensure_loaded(LoadRequest(kernel=host.kernel(), initrd=host.initrd(), method="file"))
     assert len(hashed) == 2  # the plan's two digests; the load's come from the cache
     assert kernel.loads[0]["kernel_sha256"] == read_record(host.root, "default", BOOT_ID)["kernel_sha256"]
+
+
+@pytest.mark.parametrize("kind", ["default", "crash"])
+def test_a_load_whose_record_cannot_be_written_is_unloaded_again(kexec, host, kernel, monkeypatch, kind):
+    """A full /run after the syscall: no image stays loaded that no record (or an older one) describes."""
+    crash = kind == "crash"
+    request = LoadRequest(kernel=host.kernel(), initrd=host.initrd(), method="file", kind=kind)
+    kexec.ensure_loaded(request)
+    assert read_record(host.root, kind, BOOT_ID)
+
+    def full(root, kind, record):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(loader, "write_record", full)
+    with pytest.raises(KexecError) as failure:
+        kexec.ensure_loaded(LoadRequest(kernel=host.kernel(), initrd=host.initrd(), method="file", kind=kind,
+                                        append=["another=1"]))
+    assert "No space left on device" in failure.value.msg and "unloaded it again" in failure.value.msg
+    assert not kexec.state.loaded(crash)
+    assert read_record(host.root, kind, BOOT_ID) is None
