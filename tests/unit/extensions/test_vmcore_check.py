@@ -23,10 +23,13 @@ def check():
     return module
 
 
+def padded(data):
+    return data + b"\0" * (-len(data) % 4)
+
+
 def note(name, kind, desc_size):
     name = name.encode() + b"\0"
-    pad = lambda data: data + b"\0" * (-len(data) % 4)  # noqa: E731
-    return struct.pack("<III", len(name), desc_size, kind) + pad(name) + pad(b"\x01" * desc_size)
+    return struct.pack("<III", len(name), desc_size, kind) + padded(name) + padded(b"\x01" * desc_size)
 
 
 def core_file(path, loads, notes):

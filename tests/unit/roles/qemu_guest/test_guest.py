@@ -241,38 +241,36 @@ def refuse_to_start(*args, **kwargs):
     raise Started(args[0])
 
 
-@pytest.mark.parametrize("record, given, changed", [
-    ({"max_cpus": 0, "virtio_mem": 0}, dict(virtio_mem=512), "virtio_mem 0"),
-    ({"max_cpus": 0, "virtio_mem": 512}, dict(), "virtio_mem 512"),
-    ({"max_cpus": 0, "virtio_mem": 0}, dict(cpus=2, max_cpus=3), "max_cpus 0"),
-    ({"max_cpus": 3, "virtio_mem": 0}, dict(cpus=2, max_cpus=4), "max_cpus 3"),
-    # Started before the keys existed: no CPU to add, no virtio-mem.
-    ({}, dict(cpus=1, max_cpus=2), "max_cpus 0"),
-])
-def test_a_running_guest_started_with_other_hotplug_keys_is_replaced(guest, monkeypatch, capsys, record, given,
-                                                                       changed):
-    stopped = running_guest(guest, monkeypatch, dict(record, release="bookworm", firmware="bios", bootloader="grub"))
-    monkeypatch.setattr(guest.subprocess, "run", refuse_to_start)
-    with pytest.raises(Started) as started:
-        guest.start(start_args(reuse=True, **given))
-    assert stopped == ["shared"]
-    assert started.value.args[0][:2] == ["qemu-img", "create"]
-    assert "replacing the running guest (%s" % changed in capsys.readouterr().err
+# (what the running guest's instance.json records, what start is asked for, what start does)
+REUSE = [
+    ({"max_cpus": 0, "virtio_mem": 0}, dict(), "reused"),
+    ({}, dict(), "reused"),  # started before the keys existed, asked for neither
+    ({"max_cpus": 0, "virtio_mem": 0}, dict(cpus=2, max_cpus=2), "reused"),  # as many CPUs to hold as to boot with
+    ({"max_cpus": 2, "virtio_mem": 512}, dict(cpus=1, max_cpus=2, virtio_mem=512), "reused"),
+    ({"max_cpus": 0, "virtio_mem": 0}, dict(virtio_mem=512), "replaced: virtio_mem 0"),
+    ({"max_cpus": 0, "virtio_mem": 512}, dict(), "replaced: virtio_mem 512"),
+    ({"max_cpus": 0, "virtio_mem": 0}, dict(cpus=2, max_cpus=3), "replaced: max_cpus 0"),
+    ({"max_cpus": 3, "virtio_mem": 0}, dict(cpus=2, max_cpus=4), "replaced: max_cpus 3"),
+    ({}, dict(cpus=1, max_cpus=2), "replaced: max_cpus 0"),
+]
 
 
-@pytest.mark.parametrize("record, given", [
-    ({"max_cpus": 0, "virtio_mem": 0}, dict()),
-    ({}, dict()),  # started before the keys existed, asked for neither
-    ({"max_cpus": 0, "virtio_mem": 0}, dict(cpus=2, max_cpus=2)),  # maxcpus as many as cpus: nothing to add
-    ({"max_cpus": 2, "virtio_mem": 512}, dict(cpus=1, max_cpus=2, virtio_mem=512)),
-])
-def test_a_running_guest_started_as_asked_is_reused(guest, monkeypatch, capsys, record, given):
-    stopped = running_guest(guest, monkeypatch, dict(record, release="bookworm", firmware="bios", bootloader="grub"))
-    monkeypatch.setattr(guest.subprocess, "run", lambda *a, **k: pytest.fail("started another guest"))
-    guest.start(start_args(reuse=True, **given))
-    out, err = capsys.readouterr()
-    assert stopped == [] and "reusing the running guest" in err
-    assert json.loads(out)["port"] == 1
+def test_a_running_guest_is_reused_only_if_started_with_the_same_hotplug_keys(guest, monkeypatch, capsys):
+    done = []
+    for record, given, expected in REUSE:
+        stopped = running_guest(guest, monkeypatch, dict(record, release="bookworm", firmware="bios", bootloader="grub"))
+        monkeypatch.setattr(guest.subprocess, "run", refuse_to_start)
+        try:
+            guest.start(start_args(reuse=True, **given))
+        except Started:
+            err = capsys.readouterr().err
+            done.append("replaced: " + err.split("replacing the running guest (")[1].split(")")[0]
+                        if stopped == ["shared"] and "replacing the running guest (" in err else "started anew")
+        else:
+            out, err = capsys.readouterr()
+            done.append("reused" if not stopped and "reusing the running guest" in err and json.loads(out)["port"] == 1
+                        else "reused wrongly")
+    assert done == [expected for _record, _given, expected in REUSE]
 
 
 # The QMP client, against a fake QEMU on a unix socket.
