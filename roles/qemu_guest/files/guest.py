@@ -398,7 +398,7 @@ class Monitor:
             self._socket.connect("/proc/self/fd/%d/%s" % (self._directory, MONITOR))
         except OSError as exc:
             self.close()
-            raise MonitorError("no QMP monitor answers at %s: %s" % (self._path, exc.strerror or exc))
+            raise MonitorError("no QMP monitor answers at %s: %s" % (self._path, exc.strerror or exc)) from None
         try:
             if "QMP" not in self._receive():
                 raise MonitorError("%s greets as no QMP monitor does" % self._path)
@@ -424,13 +424,13 @@ class Monitor:
         try:
             line = self._replies.readline()
         except OSError as exc:
-            raise MonitorError("reading %s: %s" % (self._path, exc.strerror or exc))
+            raise MonitorError("reading %s: %s" % (self._path, exc.strerror or exc)) from None
         if not line:
             raise MonitorError("QEMU closed its QMP monitor %s" % self._path)
         try:
             reply = json.loads(line)
         except ValueError:
-            raise MonitorError("%s sent what is not JSON: %r" % (self._path, line[:80]))
+            raise MonitorError("%s sent what is not JSON: %r" % (self._path, line[:80])) from None
         if not isinstance(reply, dict):
             raise MonitorError("%s sent what is not a QMP message: %r" % (self._path, line[:80]))
         return reply
@@ -443,7 +443,7 @@ class Monitor:
         try:
             self._socket.sendall(json.dumps(request).encode() + b"\r\n")
         except OSError as exc:
-            raise MonitorError("writing %s: %s" % (self._path, exc.strerror or exc))
+            raise MonitorError("writing %s: %s" % (self._path, exc.strerror or exc)) from None
         while True:
             reply = self._receive()
             if "event" in reply:

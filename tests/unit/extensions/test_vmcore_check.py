@@ -90,8 +90,8 @@ IOMEM = """\
 def test_iomem_finds_a_name_at_any_depth_and_adds_up_its_size(check, tmp_path):
     iomem = tmp_path / "iomem"
     iomem.write_text(IOMEM)
-    assert check.iomem("System RAM (virtio_mem)", str(iomem)) == {"ranges": ["140000000-14fffffff"],
-                                                                   "bytes": 256 * 1024 * 1024}
+    assert check.iomem("System RAM (virtio_mem)", str(iomem)) == {
+        "ranges": ["140000000-14fffffff"], "bytes": 256 * 1024 * 1024}
     assert check.iomem("System RAM", str(iomem))["ranges"] == ["1000-9fbff", "100000-7ffdffff"]
     assert check.iomem("System RAM (kmem)", str(iomem)) == {"ranges": [], "bytes": 0}
 

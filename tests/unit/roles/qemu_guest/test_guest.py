@@ -281,10 +281,10 @@ class FakeQemu(threading.Thread):
 
     GREETING = {"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}}, "capabilities": ["oob"]}}
 
-    def __init__(self, directory, script, greeting=GREETING):
+    def __init__(self, directory, script, greeting=None):
         super().__init__(daemon=True)
         self.script = script
-        self.greeting = greeting
+        self.greeting = greeting or self.GREETING
         self.requests = []
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.server.settimeout(10)
