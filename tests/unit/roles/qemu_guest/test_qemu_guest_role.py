@@ -127,6 +127,28 @@ def test_each_host_kind_gets_its_image_once_and_its_firmware(tmp_path, collectio
                                ["--release", "bookworm", "--firmware", "bios", "--bootloader", "grub"]]
 
 
+def test_the_hotplug_keys_reach_the_launcher_only_when_a_platform_sets_them(tmp_path, collections):
+    platforms = [{"name": "grows", "cpus": 1, "max_cpus": 2, "virtio_mem": 512}, {"name": "plain"}]
+    done, calls, _written = run(tmp_path, collections, "molecule_qemu_create", platforms)
+    assert done.returncode == 0, done.stdout
+    starts = [call["argv"] for call in calls if call["argv"][0] == "start"]
+    assert starts[0][starts[0].index("--cpus"):starts[0].index("--cpus") + 2] == ["--cpus", "1"]
+    assert starts[0][-5:] == ["--max-cpus", "2", "--virtio-mem", "512", "--reuse"]
+    # Absent, guest.py's defaults (none to add, no device) hold, as for a guest started before the keys existed.
+    assert "--max-cpus" not in starts[1] and "--virtio-mem" not in starts[1]
+
+
+@pytest.mark.parametrize("platform", [{"name": "few", "cpus": 2, "max_cpus": 1}, {"name": "none", "cpus": 0},
+                                      {"name": "text", "max_cpus": "4"}, {"name": "odd", "virtio_mem": 100},
+                                      {"name": "less", "virtio_mem": -256}, {"name": "unit", "virtio_mem": "512M"}])
+def test_hotplug_numbers_qemu_cannot_start_are_refused_before_any_build(tmp_path, collections, platform):
+    done, calls, _written = run(tmp_path, collections, "molecule_qemu_create", [platform])
+    assert done.returncode != 0
+    assert "failed: [localhost] (item=%s)" % platform["name"] in done.stdout, done.stdout
+    assert "max_cpus (0, or at least cpus), virtio_mem (MiB, a multiple of 256)" in " ".join(done.stdout.split())
+    assert calls == []
+
+
 @pytest.mark.parametrize("platform", [{"name": "x", "firmware": "coreboot"}, {"name": "x", "release": "sid"},
                                       {"name": "x", "firmware": ["uefi"]}, {"name": "x", "bootloader": "lilo"},
                                       {"name": "x", "bootloader": "systemd-boot"}])
