@@ -12,25 +12,26 @@ wait is built to be quick and never to hang:
   module's tmp dir, so no command follows the module to a host going down;
 - the SSH control master is dropped right after, so no command rides a stale
   ControlPersist connection into the reboot (the hang of ansible/ansible#84573);
-- the host is watched through its SSH port with few new connections, since
-  hosts rate-limit them (ufw's ``limit`` rejects the 6th within 30 s, fail2ban,
-  sshd's PerSourcePenalties) and a refused probe proves nothing while the host
-  is up (plugin_utils/_banner_watch.py, _new_connections.py, _wait_state.py): a
-  connection that had the old sshd's banner is held, and its end shows the
-  old boot going; every new connection, probe or SSH login, takes a place in
-  one window of 4 per 31 s, and each refusal makes the next one wait longer;
+- the host is watched through its SSH port with few new connections, because
+  hosts rate-limit them (ufw's ``limit`` rejects the 6th within 30 s; fail2ban;
+  sshd's PerSourcePenalties) and a refusal proves nothing while the host is up
+  (plugin_utils/_banner_watch.py, _new_connections.py, _wait_state.py): the
+  connection the old sshd answered before the reboot is held, and its end shows
+  the old boot going; every new connection, probe or SSH login, takes a place
+  in one window of 4 per 31 s, and each refusal makes the next one wait longer.
   QEMU and load balancers accept TCP even when the host is down, so only the
-  banner proves sshd, and a connection something in between accepted is kept
+  banner proves sshd; a connection that something in between accepted is kept
   until it answers, since QEMU's port forward would still hand it to the new
   boot's sshd;
-- once sshd answers, one command reads boot_id, release and cmdline;
-- while the old boot has not been seen going down, the
-  boot_id is read at growing intervals, each read bounded: a new boot_id ends
-  the wait (a shutdown quicker than the probes); the same read gathers every
-  sign of a shutdown under way (plugin_utils/_old_boot.py), and only an old
-  boot that shows none, NOT_STARTED_AFTER seconds (plus logind's longest delay
-  for inhibitors) after the reboot was due, ends the wait with an error that
-  quotes the reboot child's status file; a read that hangs is cut;
+- once sshd answers a fresh connection, one command reads boot_id, release and
+  cmdline;
+- while the old boot has not been seen going down, the boot_id is also read at
+  growing intervals, each read bounded: a new boot_id ends the wait (a
+  shutdown the watch did not see); the same read gathers every sign of a
+  shutdown under way (plugin_utils/_old_boot.py), and only an old boot that
+  shows none, NOT_STARTED_AFTER seconds (plus logind's longest delay for
+  inhibitors) after the reboot was due, ends the wait with an error that quotes
+  the reboot child's status file; a read that hangs is cut;
 - every wait is bounded: the module run, each read, each connection reset (the
   "reconnect"), the delays, and ansible-core's removal of the remote tmp dir
   afterwards (cleanup(), skipped after an unanswered module call). A remote
@@ -318,8 +319,8 @@ class ActionModule(ActionBase):
             self._trace(wait.began, "the login was refused while the host had just answered: no sign of it going")
         if self._gate is not None and refused_login(exc):
             self._gate.refused(now)
-        if self._banner_watch is not None:
-            self._banner_watch.release()  # the next read waits for sshd to answer a fresh connection
+        if wait.asked and self._banner_watch is not None:
+            self._banner_watch.release()  # the next read waits for sshd to answer a fresh connection again
         self.drop_connection()
 
     def _login_cost(self):

@@ -39,6 +39,10 @@ is in one of three states, and each is handled for what it costs the host:
   then sends SSH_MSG_IGNORE, which every SSH server discards, on all held
   connections each PING_EVERY seconds: a live sshd reads it, and the next
   boot's kernel resets every held connection at the same retransmission.
+  Where the next boot drops packets of connections it does not know (ufw's
+  rules drop conntrack's INVALID), and while nothing answers at all, Linux's
+  TCP_USER_TIMEOUT ends a held connection whose data stays unacknowledged
+  UNACKED_FOR seconds: a running host's kernel acknowledges at once.
 
 Every new connection takes a place from ``gate`` (a NewConnections, see
 _new_connections.py), when one is given: hosts that rate-limit new SSH
@@ -94,6 +98,8 @@ class BannerWatch:
     TOGETHER = 2.0
     HOLD_FOR = 100.0  # under sshd's default LoginGraceTime of 120 s
     PING_EVERY = 2.0
+    LOGIN_PLACES = 1  # a place of the gate's window the probes leave for the login a banner asks for
+    UNACKED_FOR = 10.0
 
     _clock = staticmethod(time.monotonic)
 
@@ -188,17 +194,18 @@ class BannerWatch:
         return max(self._answered.values()) + self.STAGGER
 
     def _reconnect_every(self):
-        """Probes of a silent host: one each RECONNECT_EVERY, or spread over the gate's window (its SYN
-        retransmissions at 1, 3 and 7 s fill the time between them)."""
+        """Probes of a silent host: one each RECONNECT_EVERY, or spread over the places of the gate's window
+        they may take (the SYN retransmissions of each, at 1, 3 and 7 s, fill the time between them)."""
         if self._gate is None:
             return self.RECONNECT_EVERY
-        return max(self.RECONNECT_EVERY, self._gate.WINDOW / self._gate.MAX_NEW)
+        return max(self.RECONNECT_EVERY, self._gate.WINDOW / (self._gate.MAX_NEW - self.LOGIN_PLACES))
 
     def _next_open(self, now):
-        """When a fresh connection may be opened: when one is wanted, and not before the gate allows."""
+        """When a fresh connection may be opened: when one is wanted, and when the gate has a place for it and
+        for the login that a banner on it asks for."""
         at = self._wanted_from()
         if self._gate is not None and at < float("inf"):
-            at = max(at, self._gate.next_open(now))
+            at = max(at, self._gate.next_open(now, 1 + self.LOGIN_PLACES))
         return at
 
     def _open(self, now):
@@ -258,6 +265,7 @@ class BannerWatch:
         if self._hold:
             now = self._clock()
             self._answered[sock] = now
+            self._limit_unacknowledged(sock)
             self._ping_at = min(self._ping_at, now + self.PING_EVERY)
             if not self._send(sock, IDENTIFICATION):
                 return self._ended(sock)
@@ -325,6 +333,14 @@ class BannerWatch:
                 if sight is not None:
                     return sight
         return None
+
+    def _limit_unacknowledged(self, sock):
+        option = getattr(socket, "TCP_USER_TIMEOUT", None)  # Linux only
+        if option is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, option, int(self.UNACKED_FOR * 1000))
+            except OSError:
+                pass
 
     def _send(self, sock, data):
         """False when the connection is gone (reset, closed)."""

@@ -48,6 +48,7 @@ class WaitState:
         self.went_down = not self.port  # without probes only the boot_id can tell
         self.holding = False  # a connection that had sshd's banner is still open
         self.read_at = began if not self.port else float("inf")  # a read asked for by what was seen
+        self.asked = False  # whether the read under way was asked for so
         self.answered_at = answered_at
         self.refused_after_answer = 0
         self.last_seen = "nothing yet"
@@ -58,7 +59,8 @@ class WaitState:
 
     def reading(self, now):
         """A read starts at ``now``: the command is the old boot's unless it went down. True for the old boot's."""
-        if not self.went_down and now >= self.next_old_boot_read:
+        self.asked = now >= self.read_at  # by sshd answering a fresh connection (or, without probes, each time)
+        while not self.went_down and now >= self.next_old_boot_read:  # one read for the slots a wait let pass
             self.next_old_boot_read = next(self._old_boot_reads)
         self.read_at = float("inf")
         return not self.went_down

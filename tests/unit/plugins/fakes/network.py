@@ -66,9 +66,10 @@ class Reboot:
     """The host's timeline (fake clock times; INF: never) and its sshd's LoginGraceTime."""
 
     def __init__(self, sshd_stops=INF, killed=INF, net_down=INF, net_up=INF, sshd_up=INF, grace=120.0,
-                 old_limiter=None, new_limiter=None):
+                 old_limiter=None, new_limiter=None, drops_unknown=False):
         self.sshd_stops, self.killed, self.net_down = sshd_stops, killed, net_down
         self.net_up, self.sshd_up, self.grace = net_up, sshd_up, grace
+        self.drops_unknown = drops_unknown  # the new boot drops packets of connections it does not know (ufw)
         self.limiters = {"old": old_limiter, "new": new_limiter}
 
     def boot(self, now):
@@ -96,6 +97,7 @@ class FakeSocket:
         self.consumed = 0  # bytes of incoming read so far
         self.sent = []  # (time, bytes) the client sent
         self.closed_at = None
+        self.user_timeout = None  # seconds (TCP_USER_TIMEOUT) unacknowledged data is kept before ETIMEDOUT
 
     # the socket API BannerWatch uses
 
@@ -131,6 +133,10 @@ class FakeSocket:
         assert self.network.clock() >= self.arrival
         self.network.settle()
         return {"accepted": 0, "refused": errno.ECONNREFUSED, "timeout": errno.ETIMEDOUT}[self.outcome]
+
+    def setsockopt(self, level, option, value):
+        assert (level, option) == (socket.IPPROTO_TCP, Network.TCP_USER_TIMEOUT)
+        self.user_timeout = value / 1000
 
     def recv(self, size):
         now = self.network.clock()
@@ -186,10 +192,12 @@ class FakeSocket:
             # Its close is never sent: the first data the client sends after the old boot's network went is
             # retransmitted (later data waits behind it) until the next boot's kernel resets the connection.
             unanswered = [at for at, _chunk in self.sent if at >= reboot.net_down]
-            for delay in DATA_RETRIES if unanswered else ():
+            for delay in DATA_RETRIES if unanswered and not reboot.drops_unknown else ():
                 if reboot.boot(unanswered[0] + delay) == "new":
                     ends.append((unanswered[0] + delay, "reset"))
                     break
+            if unanswered and self.user_timeout is not None:
+                ends.append((unanswered[0] + self.user_timeout, "reset"))  # ETIMEDOUT
         ends = [end for end in ends if self.boot != "old" or end[0] < reboot.net_down or end[1] == "reset"]
         return min(ends) if ends else (INF, None)
 
@@ -245,6 +253,7 @@ class Network:
     """The fake ``socket`` and ``selectors`` modules for one host's ``reboot`` on ``clock``."""
 
     EVENT_READ, EVENT_WRITE = 1, 2
+    TCP_USER_TIMEOUT = 18  # Linux's number
 
     def __init__(self, clock, reboot):
         self.clock, self.reboot = clock, reboot
@@ -254,6 +263,7 @@ class Network:
         class SocketModule:
             SOCK_STREAM, SOL_SOCKET, SO_ERROR, AF_INET = (socket.SOCK_STREAM, socket.SOL_SOCKET, socket.SO_ERROR,
                                                           socket.AF_INET)
+            IPPROTO_TCP, TCP_USER_TIMEOUT = socket.IPPROTO_TCP, Network.TCP_USER_TIMEOUT
 
             @staticmethod
             def getaddrinfo(host, port, type=None):  # pylint: disable=redefined-builtin
