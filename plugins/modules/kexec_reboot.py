@@ -48,15 +48,15 @@ description:
     within 30 seconds; fail2ban; sshd's C(PerSourcePenalties)). Every new connection of the task, banner
     probe or SSH login (the module's and each read's), takes a place among at most 4 in any 31 seconds; after
     a refusal the next one waits 2 seconds, doubled at each further refusal up to 32. The connection that the
-    old boot's sshd answered before the reboot is kept open: sshd's child that serves it dies with the host,
-    so its end shows the old boot going. It proves the shutdown only when it came sooner than any
+    old boot's sshd answered before the reboot is kept open, because sshd's child that serves it dies with
+    the host, so its end shows the old boot going. It proves the shutdown only when it came sooner than any
     C(LoginGraceTime) (10 seconds), or when two such connections, which answered 5 seconds apart, ended
     together; a SSH_MSG_IGNORE sent every 2 seconds makes the next boot's kernel reset them, and on Linux
     controllers data left unacknowledged for 10 seconds ends them, where the old boot's network goes before
     its processes. A held connection is replaced after 100 seconds, before sshd's default C(LoginGraceTime).
     A refused connection proves nothing while the host has just answered; if the host never comes back, the
     message names a rate limit as a possible cause. The new boot is read as soon as its sshd answers a fresh
-    connection. Probes share their connections: one still connecting is kept 10 seconds (its SYN
+    connection. Probes share their connections. One still connecting is kept 10 seconds (its SYN
     retransmissions), then replaced; one that something in between accepted (QEMU's port forward, a proxy)
     is kept until it answers, four at most, because closing it would not stop that proxy from handing it to
     the new boot's sshd later, and tens of such connections made sshd throttle and delay the real login by

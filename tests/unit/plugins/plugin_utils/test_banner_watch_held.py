@@ -15,7 +15,7 @@ from ansible_collections.kernel.kexec.plugins.plugin_utils._banner_watch import 
 )
 from ansible_collections.kernel.kexec.plugins.plugin_utils._new_connections import NewConnections
 
-from ..fakes.network import INF, Clock, Limiter, Network, Reboot, most_in_any_window
+from ..fakes.network import Clock, Limiter, Network, Reboot, most_in_any_window
 
 T = 1000.0  # the fake clock at the start of each test
 
@@ -177,4 +177,3 @@ def test_without_a_gate_or_hold_the_watch_probes_as_before(simulate):
 ], ids=["young", "old-alone", "old-together", "too-close", "grace-20"])
 def test_ended_by_shutdown(ends, proof):
     assert ended_by_shutdown(ends, BannerWatch.GRACE_FLOOR, BannerWatch.STAGGER) is proof
-
