@@ -12,7 +12,8 @@ is in one of three states, and each is handled for what it costs the host:
 - still *connecting*: our kernel's own SYN, which it retransmits 1, 3 and 7 s
   later; one that finds a host coming up is answered then. It is kept across
   looks for CONNECTING_FOR seconds, then closed (which cancels it) and may be
-  replaced, one each RECONNECT_EVERY seconds, at most MAX_CONNECTING.
+  replaced, one each RECONNECT_EVERY seconds (with a gate, spread over its
+  window), at most MAX_CONNECTING.
 - *connected* but silent: accepted by something in between (QEMU's user
   networking, a proxy, a load balancer) that goes on connecting to the host
   for us. Closing it does not cancel that: QEMU's slirp retransmits the SYN
