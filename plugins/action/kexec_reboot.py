@@ -12,22 +12,26 @@ wait is built to be quick and never to hang:
   module's tmp dir, so no command follows the module to a host going down;
 - the SSH control master is dropped right after, so no command rides a stale
   ControlPersist connection into the reboot (the hang of ansible/ansible#84573);
-- the host is polled with bare SSH-banner probes every quarter second while it
-  is down (QEMU and load balancers accept TCP even when the host is down; the
-  banner proves sshd), and the old boot only once a second: each probe that
-  reaches sshd costs the host a fork and re-exec of sshd. The probes of one wait
-  share their connections (plugin_utils/_banner_watch.py): one that something in
-  between has accepted is kept until it answers, never closed unanswered, since
-  QEMU's port forward would still hand it to the new boot's sshd, and a flood of
-  such connections delays the real login by seconds;
-- once sshd answers, one command reads boot_id, release and cmdline;
-- while the old boot's sshd still answers (the probes have not seen it go), the
-  boot_id is read at growing intervals, each read bounded: a new boot_id ends
-  the wait (a shutdown quicker than the probes); the same read gathers every
-  sign of a shutdown under way (plugin_utils/_old_boot.py), and only an old
-  boot that shows none, NOT_STARTED_AFTER seconds (plus logind's longest delay
-  for inhibitors) after the reboot was due, ends the wait with an error that
-  quotes the reboot child's status file; a read that hangs is cut;
+- the host is watched through its SSH port with few new connections, because
+  hosts rate-limit them (ufw's ``limit`` rejects the 6th within 30 s; fail2ban;
+  sshd's PerSourcePenalties) and a refusal proves nothing while the host is up
+  (plugin_utils/_banner_watch.py, _new_connections.py, _wait_state.py): the
+  connection the old sshd answered before the reboot is held, and its end shows
+  the old boot going; every new connection, probe or SSH login, takes a place
+  in one window of 4 per 31 s, and each refusal makes the next one wait longer.
+  QEMU and load balancers accept TCP even when the host is down, so only the
+  banner proves sshd; a connection that something in between accepted is kept
+  until it answers, since QEMU's port forward would still hand it to the new
+  boot's sshd;
+- once sshd answers a fresh connection, one command reads boot_id, release and
+  cmdline;
+- while the old boot has not been seen going down, the boot_id is also read at
+  growing intervals, each read bounded: a new boot_id ends the wait (a
+  shutdown the watch did not see); the same read gathers every sign of a
+  shutdown under way (plugin_utils/_old_boot.py), and only an old boot that
+  shows none, NOT_STARTED_AFTER seconds (plus logind's longest delay for
+  inhibitors) after the reboot was due, ends the wait with an error that quotes
+  the reboot child's status file; a read that hangs is cut;
 - every wait is bounded: the module run, each read, each connection reset (the
   "reconnect"), the delays, and ansible-core's removal of the remote tmp dir
   afterwards (cleanup(), skipped after an unanswered module call). A remote
@@ -60,7 +64,11 @@ from ansible_collections.kernel.kexec.plugins.module_utils._kexec.reboot import 
     SETTLE_DELAY, nonce_argument, status_path,
 )
 from ansible_collections.kernel.kexec.plugins.plugin_utils import _old_boot as old_boot
-from ansible_collections.kernel.kexec.plugins.plugin_utils._banner_watch import BannerWatch
+from ansible_collections.kernel.kexec.plugins.plugin_utils._banner_watch import (
+    BANNER, NOTHING, REFUSED, BannerWatch,
+)
+from ansible_collections.kernel.kexec.plugins.plugin_utils._new_connections import NewConnections
+from ansible_collections.kernel.kexec.plugins.plugin_utils._wait_state import WaitState, refused_login
 
 display = Display()
 
@@ -93,16 +101,14 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(LOAD_OPTIONS) | frozenset(REBOOT_OPTIONS)
 
-    # Each probe that reaches sshd costs the host a fork and re-exec of sshd, which under emulation or
-    # load takes a good part of a second. So one probe at a time, and no connection closed before its
-    # banner could come (a probe that gives up early and tries again piles unanswered connections on a
-    # slow sshd until its MaxStartups refuses the real login): BannerWatch keeps them. The old boot,
-    # which only has to be seen going, is probed once a second.
-    PROBE_INTERVAL = 0.25  # seconds between banner probes while the host is down
-    OLD_SSHD_PROBE_INTERVAL = 1.0  # seconds between probes while the old boot's sshd still answers
-    BANNER_TIMEOUT = 5.0  # one probe: connect and read "SSH-"
+    # Each connection that reaches sshd costs the host a fork and re-exec of sshd, and hosts rate-limit new
+    # ones: the watch holds a connection the old sshd answered instead of probing it again, and every new
+    # connection of the task takes a place from one NewConnections (see _new_connections.py).
+    PROBE_INTERVAL = 0.25  # seconds between reads when the SSH port cannot be probed
+    BANNER_TIMEOUT = 5.0  # the longest look at the watch between checks of the wait's state
     PRE_PROBE_TIMEOUT = 3.0  # the probe before the reboot, which decides whether probing works at all
-    # While sshd has not been seen going away, the boot_id is read at these seconds after the wait
+    HOLD = 2  # connections the old sshd answered that the watch keeps (see _banner_watch.py)
+    # While the old boot has not been seen going down, the boot_id is read at these seconds after the wait
     # began, then every OLD_BOOT_READS[-1] seconds: rarely, because a read sent while the old boot
     # shuts down can hang on a half-closed connection until its deadline cuts it.
     OLD_BOOT_READS = (5, 10, 20, 40)
@@ -125,7 +131,8 @@ class ActionModule(ActionBase):
     def __init__(self, *args, **kwargs):
         super(ActionModule, self).__init__(*args, **kwargs)
         self._retired = []  # connection objects a hung call may still be using: never used again
-        self._banner_watch = None  # the probes' shared connections, for one wait
+        self._banner_watch = None  # the probes' shared connections, from the probe before the reboot to the end
+        self._gate = None  # the places for new connections to the host (SSH-like connections only)
         self._call_timeout = REBOOT_OPTIONS["connect_timeout"]["default"] + self.EXTRA_CALL_TIME
         self._module_unanswered = False  # cleanup() then sends nothing: the host may be going down
 
@@ -143,6 +150,14 @@ class ActionModule(ActionBase):
         except KexecError as exc:
             return dict(result, failed=True, rebooted=False, msg=exc.msg)
         self._call_timeout = args["connect_timeout"] + self.EXTRA_CALL_TIME
+        if self._ssh_endpoint()[1]:
+            self._gate = NewConnections()
+        try:
+            return self._reboot(result, args, task_vars)
+        finally:
+            self.close_banner_watch()  # the probe before the reboot keeps what sshd answered, for the wait
+
+    def _reboot(self, result, args, task_vars):
         task_connection = self._connection
         nonce = self._new_nonce()
         endpoint = None if self._task.check_mode else self.probe_endpoint()
@@ -190,6 +205,7 @@ class ActionModule(ActionBase):
     # --- phase 1: load and start the reboot on the target ----------------
 
     def start_reboot(self, args, task_vars, deadline):
+        self._count_logins()
         return self.bounded(lambda: self._execute_module(module_name="kernel.kexec.kexec_reboot", module_args=args,
                                                          task_vars=task_vars),
                             max(deadline - self._clock(), 0))
@@ -213,16 +229,18 @@ class ActionModule(ActionBase):
 
         Behind a jump host, or with the port set only in ~/.ssh/config, the controller
         cannot reach sshd directly: then the wait relies on bounded remote reads alone.
+        A refusal is an answer from that address (a rate limit, or sshd going): the probes
+        go on. The watch keeps the connection sshd answered on, for the wait to hold.
         """
         host, port = self._ssh_endpoint()
-        try:
-            if port and not self.ssh_banner(host, port, self.PRE_PROBE_TIMEOUT):
-                display.vvv("kexec_reboot: no SSH banner at %s:%s before the reboot; waiting without probes"
-                            % (host, port))
-                return None, None
-        finally:
-            self.close_banner_watch()
-        return host, port
+        if not port:
+            return host, port
+        sight = self.look_at_sshd(host, port, self.PRE_PROBE_TIMEOUT)
+        if sight.kind in (BANNER, REFUSED):
+            return host, port
+        display.vvv("kexec_reboot: no SSH banner at %s:%s before the reboot; waiting without probes" % (host, port))
+        self.close_banner_watch()
+        return None, None
 
     def wait_for_new_boot(self, old_boot_id, deadline, connect_timeout, endpoint, reboot):
         """Poll until the host answers with a boot_id other than ``old_boot_id``; ``reboot`` (a DueReboot)
@@ -233,53 +251,89 @@ class ActionModule(ActionBase):
             self.close_banner_watch()
 
     def _wait_for_new_boot(self, old_boot_id, deadline, connect_timeout, endpoint, reboot):
-        host, port = endpoint or self._ssh_endpoint()
-        last_seen = "nothing yet"
-        went_down = not port  # without probes only the boot_id can tell
         began = self._clock()
-        old_boot_reads = self.old_boot_read_times(began)
-        next_old_boot_read = next(old_boot_reads)
+        wait = WaitState(began, self.old_boot_read_times(began), endpoint or self._ssh_endpoint(), began)
         while True:
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                raise AnsibleError("the host did not come back within reboot_timeout; last seen: %s" % last_seen)
-            if port and not self.ssh_banner(host, port, min(self.BANNER_TIMEOUT, remaining)):
-                if not went_down:
-                    self._trace(began, "no SSH banner: the old boot's sshd is gone")
-                went_down = True
-                last_seen = "no SSH banner from %s:%s" % (host, port)
-                self._sleep(self.PROBE_INTERVAL)
-                continue
-            if not went_down and self._clock() < next_old_boot_read:
-                if not last_seen.startswith("the old boot"):  # keep what the last read said
-                    last_seen = "sshd of the old boot still answering (shutting down)"
-                self._sleep(self.OLD_SSHD_PROBE_INTERVAL)
-                continue
-            checking_old_boot = not went_down
-            if checking_old_boot:
-                next_old_boot_read = next(old_boot_reads)
-            self._trace(began, "reading the boot_id" + (" (the old boot's sshd still answers)" if checking_old_boot else ""))
-            try:
-                state = self.read_state(min(connect_timeout + self.EXTRA_CALL_TIME, remaining),
-                                        old_boot_command(reboot.run_id) if checking_old_boot else STATE_COMMAND)
-            except ConnectionLost:
-                raise
-            except AnsibleError as exc:
-                self._trace(began, "reading the boot_id failed: %s" % exc)
-                last_seen = "sshd answered but reading the boot_id failed: %s" % exc
-                self.drop_connection()
-                self._sleep(self.PROBE_INTERVAL)
-                continue
-            self._trace(began, "boot_id %s" % state["boot_id"])
-            if state["boot_id"] != old_boot_id:
-                return state
-            if "old_boot" in state:
-                self.check_reboot_started(old_boot_id, state["old_boot"], reboot)
-                last_seen = "the old boot %s still answering (%s)" % (old_boot_id, state["old_boot"].summary())
+            now = self._clock()
+            if now >= deadline:
+                raise AnsibleError(wait.not_back(NewConnections.MAX_NEW, NewConnections.WINDOW))
+            if now >= wait.read_due():
+                state = self._read_when_allowed(wait, old_boot_id, deadline, connect_timeout, reboot)
+                if state is not None:
+                    return state
+            elif wait.port:
+                self._see(wait, min(wait.read_due(), deadline, now + self.BANNER_TIMEOUT) - now)
             else:
-                last_seen = "the old boot %s still answering" % old_boot_id
-            self.drop_connection()
-            self._sleep(self.PROBE_INTERVAL)
+                self._sleep(min(wait.read_due(), deadline) - now)
+
+    def _see(self, wait, timeout):
+        """One look at sshd through the watch, taken in by ``wait``."""
+        began = self._clock()
+        sight = self.look_at_sshd(wait.host, wait.port, timeout)
+        meaning = wait.saw(sight, self._clock())
+        if meaning:
+            self._trace(wait.began, meaning)
+        if self._gate is not None:
+            self._gate.booting = wait.went_down
+        if sight.kind == NOTHING and self._clock() < began + timeout:  # no name or route: the look ended early
+            self._sleep(began + timeout - self._clock())
+
+    def _read_when_allowed(self, wait, old_boot_id, deadline, connect_timeout, reboot):
+        """Read the boot_id once the gate has a place for the login: the new boot's state, or None."""
+        now = self._clock()
+        if self._gate is not None:
+            at = self._gate.next_open(now, self._login_cost())
+            if at > now:
+                self._trace(wait.began, "the next read waits %.1fs for a place among new connections" % (at - now))
+                self._sleep(min(at, deadline) - now)
+                return None
+        checking_old_boot = wait.reading(now)
+        self._trace(wait.began, "reading the boot_id" + (" (the old boot may still run)" if checking_old_boot else ""))
+        self._count_logins()
+        try:
+            state = self.read_state(min(connect_timeout + self.EXTRA_CALL_TIME, deadline - now),
+                                    old_boot_command(reboot.run_id) if checking_old_boot else STATE_COMMAND)
+        except ConnectionLost:
+            raise
+        except AnsibleError as exc:
+            self._read_failed(wait, exc)
+            return None
+        self._trace(wait.began, "boot_id %s" % state["boot_id"])
+        if self._gate is not None:
+            self._gate.answered()
+        if state["boot_id"] != old_boot_id:
+            return state
+        old = state.get("old_boot")
+        if old is not None:
+            self.check_reboot_started(old_boot_id, old, reboot)
+        wait.read_old_boot(self._clock(), old_boot_id, self.PROBE_INTERVAL, old.summary() if old is not None else None)
+        if self._gate is not None:
+            self._gate.booting = False
+        self.drop_connection()
+        return None
+
+    def _read_failed(self, wait, exc):
+        self._trace(wait.began, "reading the boot_id failed: %s" % exc)
+        now = self._clock()
+        if wait.read_failed(now, exc, self.PROBE_INTERVAL):
+            self._trace(wait.began, "the login was refused while the host had just answered: no sign of it going")
+        if self._gate is not None and refused_login(exc):
+            self._gate.refused(now)
+        if wait.asked and self._banner_watch is not None:
+            self._banner_watch.release()  # the next read waits for sshd to answer a fresh connection again
+        self.drop_connection()
+
+    def _login_cost(self):
+        """New connections one SSH login may open: one, and one per retry the connection plugin makes."""
+        try:
+            retries = int(self._connection.get_option("reconnection_retries") or 0)
+        except (KeyError, TypeError, ValueError):
+            retries = 0
+        return 1 + max(retries, 0)
+
+    def _count_logins(self):
+        if self._gate is not None:
+            self._gate.open(self._clock(), self._login_cost())
 
     def check_reboot_started(self, old_boot_id, old, reboot):
         """Raise when the old boot ``old`` (an OldBoot) shows no shutdown long after ``reboot`` was due:
@@ -318,15 +372,15 @@ class ActionModule(ActionBase):
             port = 22
         return host, int(port)
 
-    def ssh_banner(self, host, port, timeout):
-        """True when sshd at host:port sends its banner within ``timeout`` (see BannerWatch.answered).
+    def look_at_sshd(self, host, port, timeout):
+        """What the watch of host:port sees within ``timeout`` (a Sight; see BannerWatch.look).
 
-        The probes share one BannerWatch until close_banner_watch(): connections one probe leaves
-        silent are kept for the next."""
+        The looks share one BannerWatch until close_banner_watch(): from the probe before the reboot,
+        whose answered connection the wait holds, to the end of the wait."""
         if self._banner_watch is None or (self._banner_watch.host, self._banner_watch.port) != (host, port):
             self.close_banner_watch()
-            self._banner_watch = BannerWatch(host, port)
-        return self._banner_watch.answered(timeout)
+            self._banner_watch = BannerWatch(host, port, gate=self._gate, hold=self.HOLD, clock=self._clock)
+        return self._banner_watch.look(timeout)
 
     def close_banner_watch(self):
         if self._banner_watch is not None:

@@ -43,17 +43,28 @@ description:
     C(/run/kernel-kexec-reboot/NONCE.status) (waiting, then the command it ran with its exit status and
     stderr).
   - The host counts as back when it answers with a new C(boot_id), never by time alone. The wait drops the SSH
-    control master across the reboot, so it never hangs on a stale connection, and probes the SSH port's
-    banner, one probe at a time, every quarter second while the host is down (each probe that reaches sshd
-    costs the host a start of sshd, so the old boot is probed only once a second); the new boot is read as
-    soon as its sshd answers. The probes of one wait share their connections. One still connecting is
-    closed when its probe ends and replaced each second, three at most. One that something in between
-    accepted (QEMU's port forward, a proxy) is kept until it answers, four at most, a fresh one every three
-    seconds, because closing it would not stop that proxy from handing it to the new boot's sshd later,
-    and tens of such connections made sshd throttle and delay the real login by seconds. Where the
-    controller cannot reach the SSH port directly (a jump host), it polls with bounded remote reads instead.
-  - While the old boot still answers, its C(boot_id) is read 5, 10, 20 and 40 seconds into the wait and then
-    every 40 seconds. A new C(boot_id) ends the wait even if the probes never saw sshd go. The same read
+    control master across the reboot, so it never hangs on a stale connection, and watches the SSH port with
+    few new connections, because hosts rate-limit them (ufw's C(limit) rule rejects the 6th from one address
+    within 30 seconds; fail2ban; sshd's C(PerSourcePenalties)). Every new connection of the task, banner
+    probe or SSH login (the module's and each read's), takes a place among at most 4 in any 31 seconds; after
+    a refusal the next one waits 2 seconds, doubled at each further refusal up to 32. The connection that the
+    old boot's sshd answered before the reboot is kept open, because sshd's child that serves it dies with
+    the host, so its end shows the old boot going. It proves the shutdown only when it came sooner than any
+    C(LoginGraceTime) (10 seconds), or when two such connections, which answered 5 seconds apart, ended
+    together; a SSH_MSG_IGNORE sent every 2 seconds makes the next boot's kernel reset them, and on Linux
+    controllers data left unacknowledged for 10 seconds ends them, where the old boot's network goes before
+    its processes. A held connection is replaced after 100 seconds, before sshd's default C(LoginGraceTime).
+    A refused connection proves nothing while the host has just answered; if the host never comes back, the
+    message names a rate limit as a possible cause. The new boot is read as soon as its sshd answers a fresh
+    connection. Probes share their connections. One still connecting is kept 10 seconds (its SYN
+    retransmissions), then replaced; one that something in between accepted (QEMU's port forward, a proxy)
+    is kept until it answers, four at most, because closing it would not stop that proxy from handing it to
+    the new boot's sshd later, and tens of such connections made sshd throttle and delay the real login by
+    seconds. Where the controller cannot reach the SSH port directly (a jump host), it polls with bounded
+    remote reads instead, within the same limit.
+  - While the old boot has not been seen going down, its C(boot_id) is read 5, 10, 20 and 40 seconds into the
+    wait and then every 40 seconds, each read when the limit on new connections has a place for it. A new
+    C(boot_id) ends the wait even if the watch never saw sshd go. The same read
     gathers every sign of a shutdown under way, because a reboot may start late for good reasons (a long
     O(pre_reboot_delay); logind holding C(systemctl kexec) for delay inhibitors up to its
     C(InhibitDelayMaxSec), as kubelet's graceful node shutdown asks). It reads systemd's state, a queued shutdown

@@ -12,8 +12,9 @@
 #   entries that kernel-install writes on the ESP (/boot/efi/loader/entries, the kernel and initrd copied
 #   to /boot/efi/debian/VERSION/) from /etc/kernel/cmdline, as for every kernel installed later.
 # Both: a serial console (GRUB and the kernel), sshd with the project's test key for root, python3,
-# kexec-tools (only for the benchmark that compares against it; the collection never calls it) and
-# makedumpfile. The initrd holds only the disk's modules (host-only, 7 MB), and a copy of it serves
+# kexec-tools (only for the benchmark that compares against it; the collection never calls it),
+# makedumpfile, and nftables with its service left disabled (the reboot scenario's limit on new SSH
+# connections; installed here, not on the guest, so that each run skips apt and Debian's mirror). The initrd holds only the disk's modules (host-only, 7 MB), and a copy of it serves
 # capture kernels (/boot/initrd.img-RELEASE-capture). Reboots go through a real bootloader.
 # Not kdump-tools: its kernel hook cannot build its initrd inside mmdebstrap; the kdump role
 # installs it on the guest, as it would on any host.
@@ -94,7 +95,7 @@ partition() {
     echo "$part"
 }
 
-packages=linux-image-amd64,systemd-sysv,udev,e2fsprogs,openssh-server,python3,dbus,initramfs-tools,ifupdown,isc-dhcp-client,iproute2,kexec-tools,makedumpfile,python3-apt,procps,less
+packages=linux-image-amd64,systemd-sysv,udev,e2fsprogs,openssh-server,python3,dbus,initramfs-tools,ifupdown,isc-dhcp-client,iproute2,kexec-tools,makedumpfile,python3-apt,procps,less,nftables
 case $boot in
     bios) packages+=,grub-pc ;;
     efi) packages+=,grub-efi-amd64,grub-efi-amd64-signed,shim-signed ;;

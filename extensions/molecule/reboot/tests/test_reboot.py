@@ -1,8 +1,9 @@
 """Verify the end state of the reboot scenario on the guest itself.
 
-converge ended with a kexec reboot (marker appended) after a firmware
-reboot, started late (pre_reboot_delay, a delay inhibitor, KillUserProcesses=yes);
-the guest must now run the marked command line in a new boot.
+converge ended with two kexec reboots (marker appended) after a firmware
+reboot: one started late (pre_reboot_delay, a delay inhibitor, KillUserProcesses=yes),
+one behind a limit on new SSH connections; the guest must now run the marked command
+line in a new boot, with the limit gone.
 """
 
 MARKER = "kexec_reboot_marker=1"
@@ -42,3 +43,10 @@ def test_late_reboot_settings_died_with_the_old_boot(host):
     assert host.check_output("busctl get-property org.freedesktop.login1 /org/freedesktop/login1 "
                              "org.freedesktop.login1.Manager KillUserProcesses") == "b false"
     assert not host.file("/run/kernel-kexec-reboot").exists  # the status files died with the old boot too
+
+
+def test_the_limit_on_new_ssh_connections_is_gone(host):
+    # The next scenario reuses this guest: neither the unit nor its table may load again.
+    assert not host.file("/etc/systemd/system/kexec-ratelimit.service").exists
+    assert not host.file("/etc/kexec-ratelimit.nft").exists
+    assert "kexec_ratelimit" not in host.check_output("nft list tables")

@@ -7,8 +7,9 @@ replaced by scripted fakes:
 - ``FakeClock`` stands in for the class hooks ``_clock`` and ``_sleep``:
   sleeping advances it, so waits of minutes take no real time;
 - ``FakeConnection`` records ``reset`` and ``set_option``;
-- ``Target`` answers ``_execute_module`` (the module's result),
-  ``ssh_banner`` probes and ``_low_level_execute_command``.
+- ``Target`` answers ``_execute_module`` (the module's result), the looks
+  at sshd (``look_at_sshd``: scripted Sights of the banner watch) and
+  ``_low_level_execute_command``.
 
 Each fake appends a short line to one shared ``events`` list, so a test can
 assert the whole order of what the plugin did. Nothing reaches a host.
@@ -21,6 +22,9 @@ from unittest.mock import MagicMock
 import pytest
 
 from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import STATE_COMMAND, ActionModule
+from ansible_collections.kernel.kexec.plugins.plugin_utils._banner_watch import (
+    BANNER, ENDED, LOST, NOTHING, REFUSED, Sight,
+)
 
 from ..fakes.host import BOOT_ID, RELEASE, ROOT_UUID
 
@@ -29,6 +33,13 @@ NEW_BOOT = "9d1e5a37-0c2b-4f8e-b6a4-51c7e2d0f3a8"
 HOST, PORT = "127.0.0.1", 2222
 START = 1000.0  # the fake clock's time when a test begins
 LOADED_CMDLINE = "root=UUID=%s ro quiet console=ttyS0" % ROOT_UUID
+# What a look at sshd sees (see _banner_watch.py): the old sshd still holds the connection it answered; nothing
+# answers; the held connections were ended by the shutdown; sshd answered a fresh connection; a new connection
+# was refused while the old sshd still held one; the held connections ended, proving nothing.
+HELD, SILENT, GONE, BACK, LIMITED, LOST_HOLD = (Sight(NOTHING, True), Sight(NOTHING, False), Sight(ENDED, False),
+                                                Sight(BANNER, True), Sight(REFUSED, True), Sight(LOST, False))
+LOOK_WORDS = {HELD: "held", SILENT: "silent", GONE: "gone", BACK: "banner", LIMITED: "refused", LOST_HOLD: "lost",
+              Sight(REFUSED, False): "refused"}
 # What logind's busctl get-property answers on a host where nothing delays a shutdown.
 LOGIND_IDLE = {"PreparingForShutdown": "b false", "DelayInhibited": 's ""', "InhibitDelayMaxUSec": "t 5000000"}
 
@@ -97,7 +108,7 @@ def scripted(script, count):
 class Target:
     """The host behind the connection, as the plugin sees it.
 
-    ``banners``: answers to the SSH banner probes (a failed probe costs its timeout on the clock).
+    ``sights``: what the looks at sshd see, in turn (a look that sees NOTHING costs its timeout on the clock).
     ``reads``: answers to the boot_id reads (STATE_COMMAND, and old_boot_command while the old
     boot's sshd answers): a result dict, an exception to raise, or a threading.Event to block on
     until the test sets it.
@@ -112,7 +123,7 @@ class Target:
         self.events = events
         self.plan = kexec_plan()
         self.module_seconds = 0  # fake time the module takes on the target
-        self.banners = [True]
+        self.sights = [HELD]
         self.reachable = True  # whether the pre-reboot probe finds sshd directly reachable
         self.reads = [boot(NEW_BOOT)]
         self.system = "stopping"
@@ -120,7 +131,7 @@ class Target:
         self.logind = dict(LOGIND_IDLE)
         self.status = None
         self.test_result = {"rc": 0, "stdout": "", "stderr": ""}
-        self.module_calls, self.probes, self.commands = [], [], []
+        self.module_calls, self.looks, self.commands = [], [], []
 
     def execute_module(self, module_name=None, module_args=None, task_vars=None, **kwargs):
         self.module_calls.append({"module_name": module_name, "module_args": module_args, "task_vars": task_vars})
@@ -128,13 +139,13 @@ class Target:
         self.clock.now += self.module_seconds
         return dict(self.plan)
 
-    def ssh_banner(self, host, port, timeout):
-        self.probes.append((host, port, timeout))
-        up = scripted(self.banners, len(self.probes))
-        self.events.append("banner %s" % ("yes" if up else "no"))
-        if not up:
+    def look_at_sshd(self, host, port, timeout):
+        self.looks.append((host, port, timeout))
+        sight = scripted(self.sights, len(self.looks))
+        self.events.append("look %s" % LOOK_WORDS[sight])
+        if sight.kind == NOTHING:
             self.clock.now += timeout
-        return up
+        return sight
 
     def execute(self, cmd, sudoable=True, **kwargs):
         self.commands.append((cmd, sudoable))
@@ -192,7 +203,7 @@ class Harness:
         action._sleep = self.clock.sleep
         action._execute_module = self.target.execute_module
         action._low_level_execute_command = self.target.execute
-        action.ssh_banner = self.target.ssh_banner
+        action.look_at_sshd = self.target.look_at_sshd
         # The pre-reboot probe is stubbed: probes are scripted for the wait only.
         action.probe_endpoint = lambda: action._ssh_endpoint() if self.target.reachable else (None, None)
         return action

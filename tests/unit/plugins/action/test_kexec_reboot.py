@@ -2,7 +2,8 @@
 
 The waits run on a fake clock (see conftest.Harness): sleeping advances it,
 nothing sleeps for real. Only the bounded() tests take real time, a fraction
-of a second. The banner probes' sockets are tested with BannerWatch itself.
+of a second. The looks at sshd are scripted Sights (conftest.Target.look_at_sshd); the banner watch's
+sockets are tested with BannerWatch itself.
 """
 
 import itertools
@@ -16,8 +17,13 @@ from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleE
 from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import STATE_COMMAND, RemoteCallTimeout
 
 from ..fakes.host import OLD_RELEASE, RELEASE
+from ansible_collections.kernel.kexec.plugins.plugin_utils._banner_watch import (
+    BANNER, ENDED, NOTHING, REFUSED, Sight,
+)
+
 from .conftest import (
-    HOST, LOADED_CMDLINE, NEW_BOOT, OLD_BOOT, PORT, START, FakeConnection, boot, is_old_boot_read, is_read, kexec_plan,
+    BACK, GONE, HOST, LOADED_CMDLINE, NEW_BOOT, OLD_BOOT, PORT, SILENT, START, FakeConnection, boot, is_old_boot_read,
+    is_read, kexec_plan,
 )
 
 
@@ -56,9 +62,9 @@ def test_paths_are_resolved_on_the_target_not_the_controller(harness, monkeypatc
 
 def test_controller_options_get_their_defaults(harness):
     harness.connection.options["timeout"] = 30
-    harness.target.banners = [False]
+    harness.target.sights = [GONE, SILENT]
     result = harness.run()
-    assert result["elapsed"] == 600.2  # reboot_timeout: 114 probes of 5 + 0.25 s, one of the 1.5 s left, a sleep
+    assert result["elapsed"] == 600.0  # reboot_timeout: looks of 5 s
     assert harness.events[1] == "timeout=10"  # connect_timeout
     assert harness.events[-1] == "timeout=30"
 
@@ -77,40 +83,53 @@ def test_check_mode_returns_without_waiting(harness):
     assert result["expected"] == {"release": RELEASE, "cmdline": LOADED_CMDLINE}
     assert "boot_id" not in result and "failed" not in result
     assert harness.events == ["module"]  # no connect timeout change, no reset, no probe
-    assert harness.target.probes == []
+    assert harness.target.looks == []
 
 
 # --- waiting for the new boot --------------------------------------------------------------------------
 
 def test_waits_for_a_new_boot_id(harness):
-    harness.target.banners = [False] * 4 + [True]
-    harness.target.reads = [boot(OLD_BOOT), boot(OLD_BOOT), boot(NEW_BOOT)]
+    harness.target.sights = [GONE, SILENT, SILENT, SILENT, BACK]
+    harness.target.reads = [boot(NEW_BOOT)]
     result = harness.run(post_reboot_delay=2, connect_timeout=5)
 
     assert harness.events == (
         ["module", "timeout=5", "reset", "sleep 2"]  # reset right after the start: no stale control master
-        + ["banner no", "sleep 0.25"] * 4  # sshd down: only the banner is probed
-        + ["banner yes", "read old", "reset", "sleep 0.25"] * 2  # the old boot still answering is not back
-        + ["banner yes", "read new", "timeout=10"])  # back; the connect timeout restored
-    assert harness.target.probes[0] == (HOST, PORT, 5.0)
-    assert harness.target.commands[-1] == (STATE_COMMAND, False)
+        + ["look gone"]  # the connections the old sshd answered were ended by its shutdown
+        + ["look silent"] * 3  # down: only the watch looks, no read
+        + ["look banner", "read new", "timeout=10"])  # sshd answers anew: back; the connect timeout restored
+    assert harness.target.looks[0] == (HOST, PORT, 5.0)
+    assert harness.target.commands == [(STATE_COMMAND, False)]
     assert "failed" not in result
     assert (result["rebooted"], result["changed"], result["method"]) == (True, True, "kexec")
     assert (result["kernel"], result["cmdline"]) == (RELEASE, LOADED_CMDLINE)
     assert (result["boot_id"], result["previous_boot_id"]) == (NEW_BOOT, OLD_BOOT)
-    assert result["elapsed"] == 23.5  # 2 + 4 * (5 + 0.25) + 2 * 0.25 on the fake clock
+    assert result["elapsed"] == 17.0  # 2 + 3 looks of 5 s on the fake clock
+
+
+def test_a_banner_from_the_old_boot_after_it_seemed_gone_is_not_back(harness):
+    # The read after sshd answers anew finds the old boot: the wait goes back to the old boot's scheduled
+    # reads (at 5 s), which gather its signs of a shutdown again.
+    harness.target.sights = [GONE, BACK, Sight(NOTHING, True)]
+    harness.target.reads = [boot(OLD_BOOT), boot(NEW_BOOT)]
+    result = harness.run()
+    assert "failed" not in result and result["boot_id"] == NEW_BOOT
+    assert harness.events[4:] == ["look gone", "look banner", "read old", "reset", "look held", "read new",
+                                  "timeout=10"]
+    assert [is_old_boot_read(cmd) for cmd, _sudoable in harness.target.commands] == [False, True]
+    assert harness.clock.now - START == 5
 
 
 def test_host_never_returns(harness):
     harness.target.module_seconds = 4.5  # the deadline counts from before the module ran
-    harness.target.banners = [False]
+    harness.target.sights = [GONE, SILENT]
     result = harness.run(reboot_timeout=30)
     assert result["failed"] is True and result["rebooted"] is True
     assert result["msg"] == ("the host did not come back within reboot_timeout; last seen: no SSH banner from "
                              "%s:%s" % (HOST, PORT))
-    # 4 probes of 5 + 0.25 s reach 25.5 s; the last probe gets only the 4.5 s left
-    assert [probe[2] for probe in harness.target.probes[-2:]] == [5.0, 4.5]
-    assert harness.clock.now - START == 30.25
+    # looks of 5 s from 4.5 s reach 29.5 s; the last one gets only the 0.5 s left
+    assert [look[2] for look in harness.target.looks[-2:]] == [5.0, 0.5]
+    assert harness.clock.now - START == 30
     assert result["elapsed"] == round(harness.clock.now - START, 1)
     assert harness.target.commands == []
     assert harness.events[-1] == "timeout=10" and harness.connection.options["timeout"] == 10
@@ -193,26 +212,28 @@ READ_FAILURES = [
 
 @pytest.mark.parametrize("failure, words", READ_FAILURES)
 def test_failed_read_is_retried(harness, failure, words):
-    harness.target.banners = [False, True]
+    # After a failed read the next waits for sshd to answer a fresh connection.
+    harness.target.sights = [GONE, BACK]
     harness.target.reads = [failure, failure, boot(NEW_BOOT)]
     result = harness.run()
     assert "failed" not in result and result["boot_id"] == NEW_BOOT
     read = "read raises" if isinstance(failure, Exception) else "read rc=%s" % failure["rc"]
-    assert harness.events == (["module", "timeout=10", "reset", "sleep 0", "banner no", "sleep 0.25"]
-                              + ["banner yes", read, "reset", "sleep 0.25"] * 2
-                              + ["banner yes", "read new", "timeout=10"])
+    assert harness.events == (["module", "timeout=10", "reset", "sleep 0", "look gone"]
+                              + ["look banner", read, "reset"] * 2
+                              + ["look banner", "read new", "timeout=10"])
 
 
 @pytest.mark.parametrize("failure, words", READ_FAILURES)
 def test_failed_read_until_timeout_says_so(harness, failure, words):
-    harness.target.banners = [False, True]
+    harness.target.sights = [GONE, BACK]
     harness.target.reads = [failure]
     result = harness.run(reboot_timeout=10)
     assert result["failed"] is True
     assert "did not come back" in result["msg"]
-    assert "last seen: sshd answered but reading the boot_id failed" in result["msg"]
+    assert "last seen: reading the boot_id failed: " in result["msg"]
     assert words in result["msg"]
-    assert len(harness.target.commands) == 19  # every quarter second after the 5.25 s seen down (probe + sleep)
+    # each read is a new SSH connection: with the module's, 4 in 31 s, then none before the deadline
+    assert len(harness.target.commands) == 3
 
 
 def test_hung_read_is_cut_and_retried(harness):
@@ -227,7 +248,8 @@ def test_hung_read_is_cut_and_retried(harness):
         released.set()
     assert "failed" not in result and result["boot_id"] == NEW_BOOT
     hang = harness.events.index("read hangs")
-    assert harness.events[hang:hang + 4] == ["read hangs", "reset", "reset", "sleep 0.25"]  # bounded(), then the wait
+    # bounded() resets the connection it gives up, the failed read drops the connection; the wait looks on
+    assert harness.events[hang:hang + 4] == ["read hangs", "reset", "reset", "look held"]
 
 
 def test_non_ssh_connection_skips_banner_probes(harness):
@@ -235,7 +257,7 @@ def test_non_ssh_connection_skips_banner_probes(harness):
     harness.target.reads = [AnsibleConnectionFailure("unreachable"), boot(NEW_BOOT)]
     result = harness.run()
     assert "failed" not in result and result["boot_id"] == NEW_BOOT
-    assert harness.target.probes == []
+    assert harness.target.looks == []
     assert harness.events[-4:] == ["reset", "sleep 0.25", "read new", "timeout=10"]
 
 
@@ -355,31 +377,38 @@ def test_failed_reset_is_not_fatal(harness):
     harness.action().drop_connection()
 
 
-# --- the banner probes (BannerWatch itself: tests/unit/plugins/plugin_utils) -----------------------------
+# --- the banner watch (BannerWatch itself: tests/unit/plugins/plugin_utils) ------------------------------
 
-def test_probes_of_one_wait_share_a_watch_that_the_wait_closes(harness, monkeypatch):
+def test_looks_of_one_wait_share_a_watch_that_the_wait_closes(harness, monkeypatch):
     made = []
 
     class Watch:
-        def __init__(self, host, port):
-            self.host, self.port, self.probes, self.closed = host, port, 0, False
+        def __init__(self, host, port, gate=None, hold=0, clock=None):
+            self.host, self.port, self.gate, self.hold, self.clock = host, port, gate, hold, clock
+            self.looks, self.closed = 0, False
             made.append(self)
 
-        def answered(self, timeout):
-            self.probes += 1
-            harness.clock.now += timeout
-            return self.probes > 3  # down for three probes, then the new boot's banner
+        def look(self, timeout):
+            self.looks += 1
+            if self.looks == 1:
+                return Sight(ENDED, False)  # the connections the old sshd answered ended with its shutdown
+            if self.looks < 4:
+                harness.clock.now += timeout
+                return Sight(NOTHING, False)
+            return Sight(BANNER, True)  # the new boot's sshd
 
         def close(self):
             self.closed = True
 
     monkeypatch.setattr("ansible_collections.kernel.kexec.plugins.action.kexec_reboot.BannerWatch", Watch)
     action = harness.action()
-    del action.ssh_banner  # the real method, over the fake watch
+    del action.look_at_sshd  # the real method, over the fake watch
     result = action.run(task_vars={})
     assert "failed" not in result and result["boot_id"] == NEW_BOOT
-    assert len(made) == 1 and made[0].probes == 4 and made[0].closed
-    assert (made[0].host, made[0].port) == (HOST, PORT)
+    assert len(made) == 1 and made[0].looks == 4 and made[0].closed
+    assert (made[0].host, made[0].port, made[0].hold) == (HOST, PORT, action.HOLD)
+    # every new connection takes its place among the task's; the watch runs on the action's clock
+    assert made[0].gate is action._gate and made[0].clock is harness.clock
     assert action._banner_watch is None
 
 
@@ -388,34 +417,39 @@ def test_the_watch_is_closed_when_the_wait_fails(harness, monkeypatch):
 
     def close(watch):
         closed.append(watch)
-    monkeypatch.setattr("ansible_collections.kernel.kexec.plugins.action.kexec_reboot.BannerWatch.answered",
-                        lambda self, timeout: False)
+    monkeypatch.setattr("ansible_collections.kernel.kexec.plugins.action.kexec_reboot.BannerWatch.look",
+                        lambda self, timeout: Sight(NOTHING, False))  # at once, as for a name that does not resolve
     monkeypatch.setattr("ansible_collections.kernel.kexec.plugins.action.kexec_reboot.BannerWatch.close",
                         close)
-    action = harness.action({"reboot_timeout": 10})  # 40 probes of the fake clock's quarter second
-    del action.ssh_banner
+    harness.target.reads = [boot(OLD_BOOT)]
+    action = harness.action({"reboot_timeout": 10})
+    del action.look_at_sshd
     result = action.run(task_vars={})
     assert result["failed"] is True and "did not come back" in result["msg"]
     assert len(closed) == 1 and action._banner_watch is None
+    assert harness.clock.now - START == 10  # a look that ends early still waits out its time
 
 
-@pytest.mark.parametrize("banner, endpoint", [(True, (HOST, PORT)), (False, (None, None))])
-def test_probe_endpoint_is_used_only_when_sshd_answers_before_the_reboot(harness, banner, endpoint):
+@pytest.mark.parametrize("sight, endpoint", [
+    (BACK, (HOST, PORT)),
+    (Sight(REFUSED, False), (HOST, PORT)),  # something refuses at that address: a rate limit, or sshd going
+    (SILENT, (None, None)),  # nothing answers: not reachable from the controller
+], ids=["banner", "refused", "silent"])
+def test_probe_endpoint_is_used_unless_nothing_answers_before_the_reboot(harness, sight, endpoint):
     action = harness.action()
     del action.probe_endpoint  # the real method
-    harness.target.banners = [banner]
+    harness.target.sights = [sight]
     assert action.probe_endpoint() == endpoint
-    assert harness.target.probes == [(HOST, PORT, action.PRE_PROBE_TIMEOUT)]
+    assert harness.target.looks == [(HOST, PORT, action.PRE_PROBE_TIMEOUT)]
 
 
 def test_unreachable_ssh_port_waits_with_reads_alone(harness):
     # Behind a jump host the banner probe never succeeds: the wait must not depend on it.
     harness.target.reachable = False
-    harness.target.banners = [False]
     harness.target.reads = [boot(OLD_BOOT), AnsibleConnectionFailure("down"), boot(NEW_BOOT)]
     result = harness.run()
     assert "failed" not in result and result["boot_id"] == NEW_BOOT
-    assert harness.target.probes == []
+    assert harness.target.looks == []
 
 
 def test_nothing_follows_the_module_to_the_host_going_down(harness, monkeypatch):

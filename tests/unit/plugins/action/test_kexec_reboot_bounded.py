@@ -22,7 +22,7 @@ from ansible.plugins.loader import become_loader, connection_loader
 
 from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import ActionModule, RemoteCallTimeout
 
-from .conftest import NEW_BOOT, FakeConnection, boot
+from .conftest import BACK, GONE, NEW_BOOT, FakeConnection, boot
 
 HANG = 3  # seconds a hung fake call blocks at most (only reached by code without the bounds)
 
@@ -96,7 +96,7 @@ def test_hung_module_run_is_cut_at_reboot_timeout(harness):
     assert result["failed"] is True and result["rebooted"] is None
     assert "did not answer within reboot_timeout (60 s)" in result["msg"]
     assert "may have started" in result["msg"]
-    assert harness.target.probes == [] and tracked.used == []  # no wait after a lost answer
+    assert harness.target.looks == [] and tracked.used == []  # no wait after a lost answer
 
 
 def test_timed_out_read_never_reuses_the_abandoned_connection(harness, tracked):
@@ -146,7 +146,7 @@ def test_no_fresh_connection_fails_closed(harness, tracked):
 
 
 def test_every_wait_ends_at_the_deadline_even_when_every_call_hangs(harness, tracked):
-    harness.target.banners = [False, True]
+    harness.target.sights = [GONE, BACK]
     harness.target.reads = [threading.Event()]
     tracked.action._task.args["reboot_timeout"] = 60
     result = tracked.run()

@@ -7,13 +7,13 @@ reboots). Today's failure: reboot_timeout 0 rebooted the host and then failed.
 
 import pytest
 
-from .conftest import NEW_BOOT
+from .conftest import BACK, GONE, NEW_BOOT
 
 
 def refused(harness, **args):
     result = harness.run(**args)
     assert result["failed"] is True and result["rebooted"] is False
-    assert harness.events == [] and harness.target.probes == [] and harness.target.module_calls == []
+    assert harness.events == [] and harness.target.looks == [] and harness.target.module_calls == []
     return result["msg"]
 
 
@@ -61,13 +61,13 @@ def test_check_mode_refuses_too(harness):
 
 
 def test_limits_themselves_are_accepted(harness):
-    harness.target.banners = [False, True]
+    harness.target.sights = [GONE, BACK]
     result = harness.run(reboot_timeout=10, connect_timeout=1, pre_reboot_delay=0, post_reboot_delay=0, msg="")
     assert "failed" not in result and result["boot_id"] == NEW_BOOT
 
 
 def test_explicit_empty_cmdline_is_passed_on(harness):
-    harness.target.banners = [False, True]
+    harness.target.sights = [GONE, BACK]
     result = harness.run(cmdline="")
     assert "failed" not in result
     assert harness.target.module_calls[0]["module_args"]["cmdline"] == ""

@@ -191,20 +191,27 @@ def test_leaving_a_with_block_closes_the_held_connections(serve):
     assert wait_for(lambda: server.closed == 1)
 
 
-def test_connections_still_connecting_are_closed_when_the_probe_ends(monkeypatch):
-    # A full accept queue leaves the SYN unanswered, as a host that is down does: those connections are
-    # our kernel's own, closing them cancels them, so a probe does not keep them.
+def test_connections_still_connecting_are_kept_for_a_while_then_replaced(monkeypatch):
+    # A full accept queue leaves the SYN unanswered, as a host that is down does: such a connection is our
+    # kernel's own, whose SYN it retransmits 1, 3 and 7 s later. It is kept across probes (opening a fresh
+    # one instead would take another place among the new connections a host counts) until CONNECTING_FOR,
+    # then closed, which cancels it, and replaced; closing the watch closes them all.
     monkeypatch.setattr(BannerWatch, "RECONNECT_EVERY", 0.05)
     monkeypatch.setattr(BannerWatch, "HELD_EVERY", 0.05)
+    monkeypatch.setattr(BannerWatch, "CONNECTING_FOR", 0.3)
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(0)  # room for one connection, never accepted
         before = open_fds()
         a_watch = BannerWatch("127.0.0.1", listener.getsockname()[1])
         try:
+            assert a_watch.answered(0.2) is False
+            # the selector, the one connection that got into the queue (held), and MAX_CONNECTING connecting
+            assert open_fds() == before + 2 + BannerWatch.MAX_CONNECTING
+            first = set(a_watch._connecting)
             assert a_watch.answered(0.4) is False
-            # the selector, and the one connection that got into the queue (held); no connecting one
-            assert open_fds() == before + 2
+            assert len(a_watch._connecting) <= BannerWatch.MAX_CONNECTING
+            assert not first & a_watch._connecting  # each replaced after 0.3 s
         finally:
             a_watch.close()
         assert open_fds() == before
