@@ -36,7 +36,8 @@ wait is built to be quick and never to hang:
   "reconnect"), the delays, and ansible-core's removal of the remote tmp dir
   afterwards (cleanup(), skipped after an unanswered module call). A remote
   call that overruns is abandoned, and so is the connection object its thread
-  still runs in: the next call gets a fresh connection of the same plugin and options;
+  still runs in: the next call gets a fresh connection of the same plugin and options
+  (plugin_utils/_bounded_connection.py);
 - the host is back only with a new boot_id, never by time alone, and a kexec
   is claimed only when the new /proc/cmdline carries this run's nonce
   (``kexec_reboot.boot=<nonce>``, which the module put on the image it loaded).
@@ -45,10 +46,8 @@ wait is built to be quick and never to hang:
 from __future__ import annotations
 
 import collections
-import contextvars
 import itertools
 import secrets
-import threading
 import time
 
 from ansible.errors import AnsibleError
@@ -66,6 +65,9 @@ from ansible_collections.kernel.kexec.plugins.module_utils._kexec.reboot import 
 from ansible_collections.kernel.kexec.plugins.plugin_utils import _old_boot as old_boot
 from ansible_collections.kernel.kexec.plugins.plugin_utils._banner_watch import (
     BANNER, NOTHING, REFUSED, BannerWatch,
+)
+from ansible_collections.kernel.kexec.plugins.plugin_utils._bounded_connection import (
+    BoundedConnection, ConnectionLost, RemoteCallTimeout,
 )
 from ansible_collections.kernel.kexec.plugins.plugin_utils._new_connections import NewConnections
 from ansible_collections.kernel.kexec.plugins.plugin_utils._wait_state import WaitState, refused_login
@@ -85,19 +87,11 @@ def old_boot_command(run_id):
 DueReboot = collections.namedtuple("DueReboot", "run_id due pre_reboot_delay")
 
 
-class RemoteCallTimeout(AnsibleError):
-    pass
-
-
-class ConnectionLost(AnsibleError):
-    """A call hung and no fresh connection could be made: the wait ends rather than reuse the hung one."""
-
-
 class NotTheKexec(AnsibleError):
     """The host came back, but not (provably) by the kexec that was started."""
 
 
-class ActionModule(ActionBase):
+class ActionModule(BoundedConnection, ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(LOAD_OPTIONS) | frozenset(REBOOT_OPTIONS)
 
@@ -117,20 +111,14 @@ class ActionModule(ActionBase):
     # logind's InhibitDelayMaxUSec) never started it (the child or its command failed).
     NOT_STARTED_AFTER = 30
     EXTRA_CALL_TIME = 20  # a remote call may take connect_timeout plus this before it is cut
-    RESET_TIMEOUT = 15  # a connection reset (ssh -O check and -O stop, a paramiko close) may take this long
 
     # Replaced by unit tests with a fake clock.
     _clock = staticmethod(time.monotonic)
     _sleep = staticmethod(time.sleep)
     _new_nonce = staticmethod(lambda: secrets.token_hex(16))
 
-    @staticmethod
-    def _join(thread, timeout):
-        thread.join(timeout)
-
     def __init__(self, *args, **kwargs):
         super(ActionModule, self).__init__(*args, **kwargs)
-        self._retired = []  # connection objects a hung call may still be using: never used again
         self._banner_watch = None  # the probes' shared connections, from the probe before the reboot to the end
         self._gate = None  # the places for new connections to the host (SSH-like connections only)
         self._call_timeout = REBOOT_OPTIONS["connect_timeout"]["default"] + self.EXTRA_CALL_TIME
@@ -398,90 +386,6 @@ class ActionModule(ActionBase):
         if command != STATE_COMMAND:
             state["old_boot"] = old_boot.OldBoot(lines[3:])
         return state
-
-    def _run_for_at_most(self, call, timeout):
-        """Run ``call`` in a thread (in this thread's context: ansible-core keeps task and templating
-        state in contextvars) for at most ``timeout`` seconds. Returns (finished, outcome)."""
-        outcome = {}
-        context = contextvars.copy_context()
-
-        def target():
-            try:
-                outcome["value"] = context.run(call)
-            except Exception as exc:  # pylint: disable=broad-except
-                outcome["error"] = exc
-
-        worker = threading.Thread(target=target, daemon=True)
-        worker.start()
-        self._join(worker, timeout)
-        return not worker.is_alive(), outcome
-
-    def bounded(self, call, timeout):
-        """Run the remote call ``call`` with a deadline; past it, give up on the call and on its connection."""
-        connection = self._usable_connection()
-        finished, outcome = self._run_for_at_most(call, timeout)
-        if not finished:
-            self._retire(connection)
-            raise RemoteCallTimeout("a remote call took longer than %.1fs" % timeout)
-        if "error" in outcome:
-            if isinstance(outcome["error"], AnsibleError):
-                raise outcome["error"]  # as it was: an unreachable host stays unreachable
-            raise AnsibleError(str(outcome["error"]))
-        return outcome["value"]
-
-    def _usable_connection(self):
-        """The connection for the next remote call: never one a hung call was left running in."""
-        if any(self._connection is retired for retired in self._retired):
-            try:
-                self._connection = self._fresh_connection(self._connection)
-            except Exception as exc:  # pylint: disable=broad-except
-                raise ConnectionLost("a remote call hung and no new connection could be made (%s): not reusing "
-                                     "the connection a hung call still holds" % exc)
-        return self._connection
-
-    def _fresh_connection(self, old):
-        """A new object of ``old``'s connection plugin with its options, shell and become plugin."""
-        fresh = self._shared_loader_obj.connection_loader.get(old._load_name, self._play_context)
-        if fresh is None:
-            raise AnsibleError("connection plugin %s not found" % old._load_name)
-        fresh.set_options(direct=old.get_options())
-        fresh._shell = old._shell
-        if old.become is not None:
-            fresh.set_become_plugin(old.become)
-        return fresh
-
-    def _retire(self, connection):
-        """A call hung in ``connection``: reset it (so that call can end, e.g. ssh's control master is
-        stopped) and never use it again."""
-        self._retired.append(connection)
-        self._reset(connection)
-
-    def _reset(self, connection):
-        finished, outcome = self._run_for_at_most(connection.reset, self.RESET_TIMEOUT)
-        if not finished:
-            display.vvv("kexec_reboot: a connection reset took over %ss; that connection is not used again"
-                        % self.RESET_TIMEOUT)
-            if not any(connection is retired for retired in self._retired):
-                self._retired.append(connection)
-        elif "error" in outcome:
-            display.vvv("kexec_reboot: connection reset failed: %s" % outcome["error"])
-
-    def drop_connection(self):
-        """Reset the connection (bounded), so the next call connects anew."""
-        self._reset(self._usable_connection())
-
-    def _set_connect_timeout(self, value, connection=None):
-        """Set the connection's connect timeout; return the old value (None if unknown)."""
-        connection = connection or self._connection
-        for option in ("connection_timeout", "timeout"):
-            try:
-                old = connection.get_option(option)
-            except KeyError:
-                continue
-            if value is not None:
-                connection.set_option(option, value)
-            return old
-        return None
 
     # --- phase 3: verify ------------------------------------------------------
 
