@@ -190,7 +190,54 @@ class ActionModule(BoundedConnection, ActionBase):
         result.update(changed=True, elapsed=round(self._clock() - start, 1))
         return result
 
-    # --- phase 1: load and start the reboot on the target ----------------
+    # --- before the reboot: can the wait watch sshd? ---------------------
+
+    def probe_endpoint(self):
+        """(host, port) for banner probes, checked before the reboot; (None, None) to go without.
+
+        Behind a jump host, or with the port set only in ~/.ssh/config, the controller
+        cannot reach sshd directly: then the wait relies on bounded remote reads alone.
+        A refusal is an answer from that address (a rate limit, or sshd going): the probes
+        go on. The watch keeps the connection sshd answered on, for the wait to hold.
+        """
+        host, port = self._ssh_endpoint()
+        if not port:
+            return host, port
+        sight = self.look_at_sshd(host, port, self.PRE_PROBE_TIMEOUT)
+        if sight.kind in (BANNER, REFUSED):
+            return host, port
+        display.vvv("kexec_reboot: no SSH banner at %s:%s before the reboot; waiting without probes" % (host, port))
+        self.close_banner_watch()
+        return None, None
+
+    def _ssh_endpoint(self):
+        """(host, port) to probe; port None when the connection is not SSH-like."""
+        if self._connection.transport not in ("ssh", "paramiko", "paramiko_ssh", "ansible.builtin.ssh",
+                                              "ansible.builtin.paramiko_ssh"):
+            return None, None
+        host = self._play_context.remote_addr
+        try:
+            port = self._connection.get_option("port") or 22
+        except KeyError:
+            port = 22
+        return host, int(port)
+
+    def look_at_sshd(self, host, port, timeout):
+        """What the watch of host:port sees within ``timeout`` (a Sight; see BannerWatch.look).
+
+        The looks share one BannerWatch until close_banner_watch(): from the probe before the reboot,
+        whose answered connection the wait holds, to the end of the wait."""
+        if self._banner_watch is None or (self._banner_watch.host, self._banner_watch.port) != (host, port):
+            self.close_banner_watch()
+            self._banner_watch = BannerWatch(host, port, gate=self._gate, hold=self.HOLD, clock=self._clock)
+        return self._banner_watch.look(timeout)
+
+    def close_banner_watch(self):
+        if self._banner_watch is not None:
+            self._banner_watch.close()
+            self._banner_watch = None
+
+    # --- phase 1, reboot: load and start the reboot on the target ----------
 
     def start_reboot(self, args, task_vars, deadline):
         self._count_logins()
@@ -210,25 +257,19 @@ class ActionModule(BoundedConnection, ActionBase):
         except AnsibleError as exc:
             display.warning("kexec_reboot: removing the remote tmp dir failed: %s" % exc)
 
-    # --- phase 2: wait for a new boot ---------------------------------------
+    def _login_cost(self):
+        """New connections one SSH login may open: one, and one per retry the connection plugin makes."""
+        try:
+            retries = int(self._connection.get_option("reconnection_retries") or 0)
+        except (KeyError, TypeError, ValueError):
+            retries = 0
+        return 1 + max(retries, 0)
 
-    def probe_endpoint(self):
-        """(host, port) for banner probes, checked before the reboot; (None, None) to go without.
+    def _count_logins(self):
+        if self._gate is not None:
+            self._gate.open(self._clock(), self._login_cost())
 
-        Behind a jump host, or with the port set only in ~/.ssh/config, the controller
-        cannot reach sshd directly: then the wait relies on bounded remote reads alone.
-        A refusal is an answer from that address (a rate limit, or sshd going): the probes
-        go on. The watch keeps the connection sshd answered on, for the wait to hold.
-        """
-        host, port = self._ssh_endpoint()
-        if not port:
-            return host, port
-        sight = self.look_at_sshd(host, port, self.PRE_PROBE_TIMEOUT)
-        if sight.kind in (BANNER, REFUSED):
-            return host, port
-        display.vvv("kexec_reboot: no SSH banner at %s:%s before the reboot; waiting without probes" % (host, port))
-        self.close_banner_watch()
-        return None, None
+    # --- phase 2, wait: for a new boot -------------------------------------
 
     def wait_for_new_boot(self, old_boot_id, deadline, connect_timeout, endpoint, reboot):
         """Poll until the host answers with a boot_id other than ``old_boot_id``; ``reboot`` (a DueReboot)
@@ -311,17 +352,17 @@ class ActionModule(BoundedConnection, ActionBase):
             self._banner_watch.release()  # the next read waits for sshd to answer a fresh connection again
         self.drop_connection()
 
-    def _login_cost(self):
-        """New connections one SSH login may open: one, and one per retry the connection plugin makes."""
-        try:
-            retries = int(self._connection.get_option("reconnection_retries") or 0)
-        except (KeyError, TypeError, ValueError):
-            retries = 0
-        return 1 + max(retries, 0)
-
-    def _count_logins(self):
-        if self._gate is not None:
-            self._gate.open(self._clock(), self._login_cost())
+    def read_state(self, timeout, command=STATE_COMMAND):
+        """boot_id, release, cmdline in one call, and by old_boot_command() also ``old_boot`` (an OldBoot)."""
+        result = self.bounded(lambda: self._low_level_execute_command(command, sudoable=False), timeout)
+        lines = result.get("stdout", "").splitlines()
+        if result.get("rc") != 0 or len(lines) < 3:  # named by its first part: the old boot's is long
+            raise AnsibleError("'%s' returned rc=%s: %s" % (STATE_COMMAND, result.get("rc"),
+                                                            (result.get("stderr") or "").strip()))
+        state = {"boot_id": lines[0].strip(), "release": lines[1].strip(), "cmdline": lines[2].strip()}
+        if command != STATE_COMMAND:
+            state["old_boot"] = old_boot.OldBoot(lines[3:])
+        return state
 
     def check_reboot_started(self, old_boot_id, old, reboot):
         """Raise when the old boot ``old`` (an OldBoot) shows no shutdown long after ``reboot`` was due:
@@ -336,11 +377,6 @@ class ActionModule(BoundedConnection, ActionBase):
                            % (late, reboot.pre_reboot_delay, old_boot_id, old.system,
                               status_path("/", reboot.run_id), old_boot.describe_status(old.status)))
 
-    def _trace(self, began, what):
-        """One -vvv line per step of the wait, stamped with the seconds since it began: where a slow
-        wait spent its time."""
-        display.vvv("kexec_reboot: wait +%.2fs: %s" % (self._clock() - began, what))
-
     def old_boot_read_times(self, began):
         """When to read the boot_id while sshd has not been seen going away: OLD_BOOT_READS, then
         every OLD_BOOT_READS[-1] seconds after the last of them."""
@@ -348,46 +384,12 @@ class ActionModule(BoundedConnection, ActionBase):
         offsets = itertools.chain(self.OLD_BOOT_READS, itertools.count(2 * every, every))
         return (began + offset for offset in offsets)
 
-    def _ssh_endpoint(self):
-        """(host, port) to probe; port None when the connection is not SSH-like."""
-        if self._connection.transport not in ("ssh", "paramiko", "paramiko_ssh", "ansible.builtin.ssh",
-                                              "ansible.builtin.paramiko_ssh"):
-            return None, None
-        host = self._play_context.remote_addr
-        try:
-            port = self._connection.get_option("port") or 22
-        except KeyError:
-            port = 22
-        return host, int(port)
+    def _trace(self, began, what):
+        """One -vvv line per step of the wait, stamped with the seconds since it began: where a slow
+        wait spent its time."""
+        display.vvv("kexec_reboot: wait +%.2fs: %s" % (self._clock() - began, what))
 
-    def look_at_sshd(self, host, port, timeout):
-        """What the watch of host:port sees within ``timeout`` (a Sight; see BannerWatch.look).
-
-        The looks share one BannerWatch until close_banner_watch(): from the probe before the reboot,
-        whose answered connection the wait holds, to the end of the wait."""
-        if self._banner_watch is None or (self._banner_watch.host, self._banner_watch.port) != (host, port):
-            self.close_banner_watch()
-            self._banner_watch = BannerWatch(host, port, gate=self._gate, hold=self.HOLD, clock=self._clock)
-        return self._banner_watch.look(timeout)
-
-    def close_banner_watch(self):
-        if self._banner_watch is not None:
-            self._banner_watch.close()
-            self._banner_watch = None
-
-    def read_state(self, timeout, command=STATE_COMMAND):
-        """boot_id, release, cmdline in one call, and by old_boot_command() also ``old_boot`` (an OldBoot)."""
-        result = self.bounded(lambda: self._low_level_execute_command(command, sudoable=False), timeout)
-        lines = result.get("stdout", "").splitlines()
-        if result.get("rc") != 0 or len(lines) < 3:  # named by its first part: the old boot's is long
-            raise AnsibleError("'%s' returned rc=%s: %s" % (STATE_COMMAND, result.get("rc"),
-                                                            (result.get("stderr") or "").strip()))
-        state = {"boot_id": lines[0].strip(), "release": lines[1].strip(), "cmdline": lines[2].strip()}
-        if command != STATE_COMMAND:
-            state["old_boot"] = old_boot.OldBoot(lines[3:])
-        return state
-
-    # --- phase 3: verify ------------------------------------------------------
+    # --- phase 3, verify: the new boot is the kexec, and test_command passes -
 
     def verify(self, prepared, state, nonce=None):
         """Whether the new boot is the kexec that was started: result keys, or NotTheKexec.
