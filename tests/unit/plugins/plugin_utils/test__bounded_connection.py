@@ -18,23 +18,9 @@ from ansible_collections.kernel.kexec.plugins.plugin_utils._bounded_connection i
     BoundedConnection, RemoteCallTimeout,
 )
 
+from ..action.conftest import FakeConnection
+
 HANG = 3  # seconds a hung call blocks at most (only reached by code without the bounds)
-
-
-class FakeConnection:
-    def __init__(self, options=None):
-        self.options = {"timeout": 10} if options is None else options
-        self.events = []
-
-    def get_option(self, name, hostvars=None):
-        return self.options[name]  # KeyError for an option the plugin lacks, as Ansible's plugins do
-
-    def set_option(self, name, value):
-        self.events.append("%s=%s" % (name, value))
-        self.options[name] = value
-
-    def reset(self):
-        self.events.append("reset")
 
 
 class Caller(BoundedConnection):
@@ -47,7 +33,7 @@ class Caller(BoundedConnection):
 
 @pytest.fixture
 def connection():
-    return FakeConnection()
+    return FakeConnection([])
 
 
 @pytest.fixture
@@ -120,7 +106,8 @@ def test_failed_reset_is_not_fatal(caller, connection):
     ({}, None, {}),
 ])
 def test_set_connect_timeout(options, old, after):
-    connection = FakeConnection(dict(options))
+    connection = FakeConnection([])
+    connection.options = dict(options)
     caller = Caller(connection)
     assert caller._set_connect_timeout(5) == old
     assert connection.options == after
