@@ -36,7 +36,8 @@ wait is built to be quick and never to hang:
   "reconnect"), the delays, and ansible-core's removal of the remote tmp dir
   afterwards (cleanup(), skipped after an unanswered module call). A remote
   call that overruns is abandoned, and so is the connection object its thread
-  still runs in: the next call gets a fresh connection of the same plugin and options;
+  still runs in: the next call gets a fresh connection of the same plugin and options
+  (plugin_utils/_bounded_connection.py);
 - the host is back only with a new boot_id, never by time alone, and a kexec
   is claimed only when the new /proc/cmdline carries this run's nonce
   (``kexec_reboot.boot=<nonce>``, which the module put on the image it loaded).
@@ -45,10 +46,8 @@ wait is built to be quick and never to hang:
 from __future__ import annotations
 
 import collections
-import contextvars
 import itertools
 import secrets
-import threading
 import time
 
 from ansible.errors import AnsibleError
@@ -66,6 +65,9 @@ from ansible_collections.kernel.kexec.plugins.module_utils._kexec.reboot import 
 from ansible_collections.kernel.kexec.plugins.plugin_utils import _old_boot as old_boot
 from ansible_collections.kernel.kexec.plugins.plugin_utils._banner_watch import (
     BANNER, NOTHING, REFUSED, BannerWatch,
+)
+from ansible_collections.kernel.kexec.plugins.plugin_utils._bounded_connection import (
+    BoundedConnection, ConnectionLost, RemoteCallTimeout,
 )
 from ansible_collections.kernel.kexec.plugins.plugin_utils._new_connections import NewConnections
 from ansible_collections.kernel.kexec.plugins.plugin_utils._wait_state import WaitState, refused_login
@@ -85,19 +87,11 @@ def old_boot_command(run_id):
 DueReboot = collections.namedtuple("DueReboot", "run_id due pre_reboot_delay")
 
 
-class RemoteCallTimeout(AnsibleError):
-    pass
-
-
-class ConnectionLost(AnsibleError):
-    """A call hung and no fresh connection could be made: the wait ends rather than reuse the hung one."""
-
-
 class NotTheKexec(AnsibleError):
     """The host came back, but not (provably) by the kexec that was started."""
 
 
-class ActionModule(ActionBase):
+class ActionModule(BoundedConnection, ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(LOAD_OPTIONS) | frozenset(REBOOT_OPTIONS)
 
@@ -117,20 +111,14 @@ class ActionModule(ActionBase):
     # logind's InhibitDelayMaxUSec) never started it (the child or its command failed).
     NOT_STARTED_AFTER = 30
     EXTRA_CALL_TIME = 20  # a remote call may take connect_timeout plus this before it is cut
-    RESET_TIMEOUT = 15  # a connection reset (ssh -O check and -O stop, a paramiko close) may take this long
 
     # Replaced by unit tests with a fake clock.
     _clock = staticmethod(time.monotonic)
     _sleep = staticmethod(time.sleep)
     _new_nonce = staticmethod(lambda: secrets.token_hex(16))
 
-    @staticmethod
-    def _join(thread, timeout):
-        thread.join(timeout)
-
     def __init__(self, *args, **kwargs):
         super(ActionModule, self).__init__(*args, **kwargs)
-        self._retired = []  # connection objects a hung call may still be using: never used again
         self._banner_watch = None  # the probes' shared connections, from the probe before the reboot to the end
         self._gate = None  # the places for new connections to the host (SSH-like connections only)
         self._call_timeout = REBOOT_OPTIONS["connect_timeout"]["default"] + self.EXTRA_CALL_TIME
@@ -202,7 +190,54 @@ class ActionModule(ActionBase):
         result.update(changed=True, elapsed=round(self._clock() - start, 1))
         return result
 
-    # --- phase 1: load and start the reboot on the target ----------------
+    # --- before the reboot: can the wait watch sshd? ---------------------
+
+    def probe_endpoint(self):
+        """(host, port) for banner probes, checked before the reboot; (None, None) to go without.
+
+        Behind a jump host, or with the port set only in ~/.ssh/config, the controller
+        cannot reach sshd directly: then the wait relies on bounded remote reads alone.
+        A refusal is an answer from that address (a rate limit, or sshd going): the probes
+        go on. The watch keeps the connection sshd answered on, for the wait to hold.
+        """
+        host, port = self._ssh_endpoint()
+        if not port:
+            return host, port
+        sight = self.look_at_sshd(host, port, self.PRE_PROBE_TIMEOUT)
+        if sight.kind in (BANNER, REFUSED):
+            return host, port
+        display.vvv("kexec_reboot: no SSH banner at %s:%s before the reboot; waiting without probes" % (host, port))
+        self.close_banner_watch()
+        return None, None
+
+    def _ssh_endpoint(self):
+        """(host, port) to probe; port None when the connection is not SSH-like."""
+        if self._connection.transport not in ("ssh", "paramiko", "paramiko_ssh", "ansible.builtin.ssh",
+                                              "ansible.builtin.paramiko_ssh"):
+            return None, None
+        host = self._play_context.remote_addr
+        try:
+            port = self._connection.get_option("port") or 22
+        except KeyError:
+            port = 22
+        return host, int(port)
+
+    def look_at_sshd(self, host, port, timeout):
+        """What the watch of host:port sees within ``timeout`` (a Sight; see BannerWatch.look).
+
+        The looks share one BannerWatch until close_banner_watch(): from the probe before the reboot,
+        whose answered connection the wait holds, to the end of the wait."""
+        if self._banner_watch is None or (self._banner_watch.host, self._banner_watch.port) != (host, port):
+            self.close_banner_watch()
+            self._banner_watch = BannerWatch(host, port, gate=self._gate, hold=self.HOLD, clock=self._clock)
+        return self._banner_watch.look(timeout)
+
+    def close_banner_watch(self):
+        if self._banner_watch is not None:
+            self._banner_watch.close()
+            self._banner_watch = None
+
+    # --- phase 1, reboot: load and start the reboot on the target ----------
 
     def start_reboot(self, args, task_vars, deadline):
         self._count_logins()
@@ -222,25 +257,19 @@ class ActionModule(ActionBase):
         except AnsibleError as exc:
             display.warning("kexec_reboot: removing the remote tmp dir failed: %s" % exc)
 
-    # --- phase 2: wait for a new boot ---------------------------------------
+    def _login_cost(self):
+        """New connections one SSH login may open: one, and one per retry the connection plugin makes."""
+        try:
+            retries = int(self._connection.get_option("reconnection_retries") or 0)
+        except (KeyError, TypeError, ValueError):
+            retries = 0
+        return 1 + max(retries, 0)
 
-    def probe_endpoint(self):
-        """(host, port) for banner probes, checked before the reboot; (None, None) to go without.
+    def _count_logins(self):
+        if self._gate is not None:
+            self._gate.open(self._clock(), self._login_cost())
 
-        Behind a jump host, or with the port set only in ~/.ssh/config, the controller
-        cannot reach sshd directly: then the wait relies on bounded remote reads alone.
-        A refusal is an answer from that address (a rate limit, or sshd going): the probes
-        go on. The watch keeps the connection sshd answered on, for the wait to hold.
-        """
-        host, port = self._ssh_endpoint()
-        if not port:
-            return host, port
-        sight = self.look_at_sshd(host, port, self.PRE_PROBE_TIMEOUT)
-        if sight.kind in (BANNER, REFUSED):
-            return host, port
-        display.vvv("kexec_reboot: no SSH banner at %s:%s before the reboot; waiting without probes" % (host, port))
-        self.close_banner_watch()
-        return None, None
+    # --- phase 2, wait: for a new boot -------------------------------------
 
     def wait_for_new_boot(self, old_boot_id, deadline, connect_timeout, endpoint, reboot):
         """Poll until the host answers with a boot_id other than ``old_boot_id``; ``reboot`` (a DueReboot)
@@ -323,17 +352,17 @@ class ActionModule(ActionBase):
             self._banner_watch.release()  # the next read waits for sshd to answer a fresh connection again
         self.drop_connection()
 
-    def _login_cost(self):
-        """New connections one SSH login may open: one, and one per retry the connection plugin makes."""
-        try:
-            retries = int(self._connection.get_option("reconnection_retries") or 0)
-        except (KeyError, TypeError, ValueError):
-            retries = 0
-        return 1 + max(retries, 0)
-
-    def _count_logins(self):
-        if self._gate is not None:
-            self._gate.open(self._clock(), self._login_cost())
+    def read_state(self, timeout, command=STATE_COMMAND):
+        """boot_id, release, cmdline in one call, and by old_boot_command() also ``old_boot`` (an OldBoot)."""
+        result = self.bounded(lambda: self._low_level_execute_command(command, sudoable=False), timeout)
+        lines = result.get("stdout", "").splitlines()
+        if result.get("rc") != 0 or len(lines) < 3:  # named by its first part: the old boot's is long
+            raise AnsibleError("'%s' returned rc=%s: %s" % (STATE_COMMAND, result.get("rc"),
+                                                            (result.get("stderr") or "").strip()))
+        state = {"boot_id": lines[0].strip(), "release": lines[1].strip(), "cmdline": lines[2].strip()}
+        if command != STATE_COMMAND:
+            state["old_boot"] = old_boot.OldBoot(lines[3:])
+        return state
 
     def check_reboot_started(self, old_boot_id, old, reboot):
         """Raise when the old boot ``old`` (an OldBoot) shows no shutdown long after ``reboot`` was due:
@@ -348,11 +377,6 @@ class ActionModule(ActionBase):
                            % (late, reboot.pre_reboot_delay, old_boot_id, old.system,
                               status_path("/", reboot.run_id), old_boot.describe_status(old.status)))
 
-    def _trace(self, began, what):
-        """One -vvv line per step of the wait, stamped with the seconds since it began: where a slow
-        wait spent its time."""
-        display.vvv("kexec_reboot: wait +%.2fs: %s" % (self._clock() - began, what))
-
     def old_boot_read_times(self, began):
         """When to read the boot_id while sshd has not been seen going away: OLD_BOOT_READS, then
         every OLD_BOOT_READS[-1] seconds after the last of them."""
@@ -360,130 +384,12 @@ class ActionModule(ActionBase):
         offsets = itertools.chain(self.OLD_BOOT_READS, itertools.count(2 * every, every))
         return (began + offset for offset in offsets)
 
-    def _ssh_endpoint(self):
-        """(host, port) to probe; port None when the connection is not SSH-like."""
-        if self._connection.transport not in ("ssh", "paramiko", "paramiko_ssh", "ansible.builtin.ssh",
-                                              "ansible.builtin.paramiko_ssh"):
-            return None, None
-        host = self._play_context.remote_addr
-        try:
-            port = self._connection.get_option("port") or 22
-        except KeyError:
-            port = 22
-        return host, int(port)
+    def _trace(self, began, what):
+        """One -vvv line per step of the wait, stamped with the seconds since it began: where a slow
+        wait spent its time."""
+        display.vvv("kexec_reboot: wait +%.2fs: %s" % (self._clock() - began, what))
 
-    def look_at_sshd(self, host, port, timeout):
-        """What the watch of host:port sees within ``timeout`` (a Sight; see BannerWatch.look).
-
-        The looks share one BannerWatch until close_banner_watch(): from the probe before the reboot,
-        whose answered connection the wait holds, to the end of the wait."""
-        if self._banner_watch is None or (self._banner_watch.host, self._banner_watch.port) != (host, port):
-            self.close_banner_watch()
-            self._banner_watch = BannerWatch(host, port, gate=self._gate, hold=self.HOLD, clock=self._clock)
-        return self._banner_watch.look(timeout)
-
-    def close_banner_watch(self):
-        if self._banner_watch is not None:
-            self._banner_watch.close()
-            self._banner_watch = None
-
-    def read_state(self, timeout, command=STATE_COMMAND):
-        """boot_id, release, cmdline in one call, and by old_boot_command() also ``old_boot`` (an OldBoot)."""
-        result = self.bounded(lambda: self._low_level_execute_command(command, sudoable=False), timeout)
-        lines = result.get("stdout", "").splitlines()
-        if result.get("rc") != 0 or len(lines) < 3:  # named by its first part: the old boot's is long
-            raise AnsibleError("'%s' returned rc=%s: %s" % (STATE_COMMAND, result.get("rc"),
-                                                            (result.get("stderr") or "").strip()))
-        state = {"boot_id": lines[0].strip(), "release": lines[1].strip(), "cmdline": lines[2].strip()}
-        if command != STATE_COMMAND:
-            state["old_boot"] = old_boot.OldBoot(lines[3:])
-        return state
-
-    def _run_for_at_most(self, call, timeout):
-        """Run ``call`` in a thread (in this thread's context: ansible-core keeps task and templating
-        state in contextvars) for at most ``timeout`` seconds. Returns (finished, outcome)."""
-        outcome = {}
-        context = contextvars.copy_context()
-
-        def target():
-            try:
-                outcome["value"] = context.run(call)
-            except Exception as exc:  # pylint: disable=broad-except
-                outcome["error"] = exc
-
-        worker = threading.Thread(target=target, daemon=True)
-        worker.start()
-        self._join(worker, timeout)
-        return not worker.is_alive(), outcome
-
-    def bounded(self, call, timeout):
-        """Run the remote call ``call`` with a deadline; past it, give up on the call and on its connection."""
-        connection = self._usable_connection()
-        finished, outcome = self._run_for_at_most(call, timeout)
-        if not finished:
-            self._retire(connection)
-            raise RemoteCallTimeout("a remote call took longer than %.1fs" % timeout)
-        if "error" in outcome:
-            if isinstance(outcome["error"], AnsibleError):
-                raise outcome["error"]  # as it was: an unreachable host stays unreachable
-            raise AnsibleError(str(outcome["error"]))
-        return outcome["value"]
-
-    def _usable_connection(self):
-        """The connection for the next remote call: never one a hung call was left running in."""
-        if any(self._connection is retired for retired in self._retired):
-            try:
-                self._connection = self._fresh_connection(self._connection)
-            except Exception as exc:  # pylint: disable=broad-except
-                raise ConnectionLost("a remote call hung and no new connection could be made (%s): not reusing "
-                                     "the connection a hung call still holds" % exc)
-        return self._connection
-
-    def _fresh_connection(self, old):
-        """A new object of ``old``'s connection plugin with its options, shell and become plugin."""
-        fresh = self._shared_loader_obj.connection_loader.get(old._load_name, self._play_context)
-        if fresh is None:
-            raise AnsibleError("connection plugin %s not found" % old._load_name)
-        fresh.set_options(direct=old.get_options())
-        fresh._shell = old._shell
-        if old.become is not None:
-            fresh.set_become_plugin(old.become)
-        return fresh
-
-    def _retire(self, connection):
-        """A call hung in ``connection``: reset it (so that call can end, e.g. ssh's control master is
-        stopped) and never use it again."""
-        self._retired.append(connection)
-        self._reset(connection)
-
-    def _reset(self, connection):
-        finished, outcome = self._run_for_at_most(connection.reset, self.RESET_TIMEOUT)
-        if not finished:
-            display.vvv("kexec_reboot: a connection reset took over %ss; that connection is not used again"
-                        % self.RESET_TIMEOUT)
-            if not any(connection is retired for retired in self._retired):
-                self._retired.append(connection)
-        elif "error" in outcome:
-            display.vvv("kexec_reboot: connection reset failed: %s" % outcome["error"])
-
-    def drop_connection(self):
-        """Reset the connection (bounded), so the next call connects anew."""
-        self._reset(self._usable_connection())
-
-    def _set_connect_timeout(self, value, connection=None):
-        """Set the connection's connect timeout; return the old value (None if unknown)."""
-        connection = connection or self._connection
-        for option in ("connection_timeout", "timeout"):
-            try:
-                old = connection.get_option(option)
-            except KeyError:
-                continue
-            if value is not None:
-                connection.set_option(option, value)
-            return old
-        return None
-
-    # --- phase 3: verify ------------------------------------------------------
+    # --- phase 3, verify: the new boot is the kexec, and test_command passes -
 
     def verify(self, prepared, state, nonce=None):
         """Whether the new boot is the kexec that was started: result keys, or NotTheKexec.

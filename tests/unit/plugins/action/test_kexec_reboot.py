@@ -1,20 +1,20 @@
 """kexec_reboot's controller side: start the reboot, wait for a new boot_id, verify.
 
 The waits run on a fake clock (see conftest.Harness): sleeping advances it,
-nothing sleeps for real. Only the bounded() tests take real time, a fraction
-of a second. The looks at sshd are scripted Sights (conftest.Target.look_at_sshd); the banner watch's
-sockets are tested with BannerWatch itself.
+nothing sleeps for real (bounded() itself, which takes real time, is tested in
+tests/unit/plugins/plugin_utils/test__bounded_connection.py). The looks at sshd are
+scripted Sights (conftest.Target.look_at_sshd); the banner watch's sockets are tested
+with BannerWatch itself.
 """
 
 import itertools
 import re
 import threading
-import time
 
 import pytest
-from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
+from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 
-from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import STATE_COMMAND, RemoteCallTimeout
+from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import STATE_COMMAND
 
 from ..fakes.host import OLD_RELEASE, RELEASE
 from ansible_collections.kernel.kexec.plugins.plugin_utils._banner_watch import (
@@ -274,20 +274,6 @@ def test_ssh_endpoint(harness, transport, options, endpoint):
     assert harness.action()._ssh_endpoint() == endpoint
 
 
-@pytest.mark.parametrize("options, old, after", [
-    ({"timeout": 10}, 10, {"timeout": 5}),
-    ({"connection_timeout": 30, "timeout": 10}, 30, {"connection_timeout": 5, "timeout": 10}),
-    ({}, None, {}),
-])
-def test_set_connect_timeout(harness, options, old, after):
-    harness.connection.options = dict(options)
-    action = harness.action()
-    assert action._set_connect_timeout(5) == old
-    assert harness.connection.options == after
-    action._set_connect_timeout(old)
-    assert harness.connection.options == options
-
-
 # --- verification --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("plan, running_release, running_cmdline, problem", [
@@ -340,41 +326,6 @@ def test_test_command(harness, answer, problem):
         assert "failed" not in result and result["boot_id"] == NEW_BOOT
     else:
         assert result["failed"] is True and problem in result["msg"]
-
-
-# --- bounded remote calls ------------------------------------------------------------------------------
-
-def test_bounded_returns_the_value(harness):
-    assert harness.action().bounded(lambda: {"rc": 0}, 5) == {"rc": 0}
-    assert harness.events == []
-
-
-def test_bounded_turns_an_error_into_ansible_error(harness):
-    def fails():
-        raise ValueError("socket closed")
-    with pytest.raises(AnsibleError, match="socket closed") as info:
-        harness.action().bounded(fails, 5)
-    assert not isinstance(info.value, RemoteCallTimeout)
-    assert harness.events == []
-
-
-def test_bounded_cuts_a_blocked_call_and_resets_the_connection(harness):
-    released = threading.Event()
-    began = time.monotonic()
-    try:
-        with pytest.raises(RemoteCallTimeout, match="a remote call took longer than"):
-            harness.action().bounded(lambda: released.wait(10), 0.1)
-    finally:
-        released.set()
-    assert 0.1 <= time.monotonic() - began < 2
-    assert harness.events == ["reset"]
-
-
-def test_failed_reset_is_not_fatal(harness):
-    def reset():
-        raise AnsibleConnectionFailure("no control master")
-    harness.connection.reset = reset
-    harness.action().drop_connection()
 
 
 # --- the banner watch (BannerWatch itself: tests/unit/plugins/plugin_utils) ------------------------------

@@ -11,16 +11,10 @@ Hung calls block on a threading.Event; ``short_join`` stands in for the plugin's
 clock by the whole bound, so a bound of minutes costs no real time.
 """
 
-import contextvars
 import threading
 import time
-from types import SimpleNamespace
 
 import pytest
-from ansible.playbook.play_context import PlayContext
-from ansible.plugins.loader import become_loader, connection_loader
-
-from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import ActionModule, RemoteCallTimeout
 
 from .conftest import BACK, GONE, NEW_BOOT, FakeConnection, boot
 
@@ -162,58 +156,6 @@ def test_connect_timeout_restored_on_the_task_connection(harness, tracked):
     tracked.run()
     harness.target.reads[0].set()
     assert harness.connection.options["timeout"] == 30
-
-
-# --- the worker thread ---------------------------------------------------------------------------------
-
-def test_bounded_call_sees_the_callers_context(harness):
-    # ansible-core 2.19 keeps the templating and task context in contextvars; a thread starts
-    # without them, and lazy task arguments cannot be read there.
-    var = contextvars.ContextVar("task")
-    var.set("kexec_reboot")
-    assert harness.action().bounded(lambda: var.get("missing"), 5) == "kexec_reboot"
-
-
-def test_bounded_keeps_ansible_errors_as_they_are(harness):
-    from ansible.errors import AnsibleConnectionFailure
-
-    def unreachable():
-        raise AnsibleConnectionFailure("ssh: connect to host port 22: No route to host")
-    with pytest.raises(AnsibleConnectionFailure):
-        harness.action().bounded(unreachable, 5)
-
-
-def test_bounded_retires_the_connection_it_gave_up_on(harness):
-    action = harness.action()
-    released = threading.Event()
-    try:
-        with pytest.raises(RemoteCallTimeout):
-            action.bounded(lambda: released.wait(HANG), 0.1)
-    finally:
-        released.set()
-    action._fresh_connection = lambda old: "fresh"
-    assert action._usable_connection() == "fresh"
-
-
-# --- a fresh connection is the same plugin with the same options ---------------------------------------
-
-def test_fresh_connection_copies_plugin_options_shell_and_become(harness):
-    play_context = PlayContext()
-    play_context.remote_addr = "192.0.2.7"
-    old = connection_loader.get("ssh", play_context)
-    old.set_options(var_options={"ansible_host": "192.0.2.7", "ansible_port": 2222, "ansible_user": "admin"})
-    old.set_option("timeout", 7)
-    become = become_loader.get("sudo")
-    become.set_options()
-    old.set_become_plugin(become)
-    action = harness.action()
-    action._play_context = play_context
-    action._shared_loader_obj = SimpleNamespace(connection_loader=connection_loader)
-    fresh = ActionModule._fresh_connection(action, old)
-    assert fresh is not old and type(fresh) is type(old)
-    for option in ("host", "port", "remote_user", "timeout", "ssh_args", "control_path_dir"):
-        assert fresh.get_option(option) == old.get_option(option)
-    assert fresh._shell is old._shell and fresh.become is become
 
 
 # --- ansible-core's cleanup after the task: bounded, and nothing after an unanswered module ----------------
