@@ -26,7 +26,7 @@ class KexecError(Exception):
         self.extra = extra
 
     def __str__(self):
-        # Callers add context to msg after raising; tracebacks should show it too.
+        # The whole message, as the task shows it, in tracebacks too.
         return self.msg
 
     def fail(self, module, **more):

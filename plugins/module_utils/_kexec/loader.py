@@ -112,6 +112,68 @@ class LoadRequest:
         return self.kind == "crash"
 
 
+class LoadPlan:
+    """One load, planned: which files, their digests, which command line, and where they came from.
+
+    ``kind``: "default" or "crash" (the record's and the result's ``type``).
+    ``kernel``, ``initrd``: the paths to load; ``initrd`` None for none.
+    ``kernel_sha256``, ``initrd_sha256``: the digests of the files' bytes; None while not known yet (method
+    legacy on a cache miss: its segment plan hashes the bytes it reads) and for no initrd.
+    ``kernel_release``: the release the kernel's header names.
+    ``cmdline``: the command line for the new kernel.
+    ``source``: where kernel and initrd came from ("named", the boot configuration read, or the running release).
+    ``image``: the kernel's KernelImage (image.examine), which the checks before a load read.
+
+    A load that reads the files again (plan_legacy, _load_file) updates the digests, the release and the image
+    to what it read. ``fields()`` is the plan as the record and the module results name it.
+    """
+
+    __slots__ = ("kind", "kernel", "kernel_sha256", "kernel_release", "initrd", "initrd_sha256", "cmdline", "source",
+                 "image")
+
+    def __init__(self, kind, kernel, kernel_sha256, initrd, initrd_sha256, cmdline, source, image):
+        self.kind = kind
+        self.kernel = kernel
+        self.kernel_sha256 = kernel_sha256
+        self.initrd = initrd
+        self.initrd_sha256 = initrd_sha256
+        self.cmdline = cmdline
+        self.source = source
+        self.image = image
+        self.kernel_release = image.release
+
+    def fields(self):
+        """The plan's public fields, keyed as the record and the results name them (RECORD_KEYS)."""
+        return {
+            "type": self.kind,
+            "kernel": self.kernel,
+            "kernel_sha256": self.kernel_sha256,
+            "kernel_release": self.kernel_release,
+            "initrd": self.initrd,
+            "initrd_sha256": self.initrd_sha256,
+            "cmdline": self.cmdline,
+            "source": self.source,
+        }
+
+    def __getitem__(self, key):
+        """One public field by its record name (``plan["cmdline"]``), read-only."""
+        return self.fields()[key]
+
+    def digest(self, name):
+        """The sha256 of "kernel" or "initrd", None while not known."""
+        return self.kernel_sha256 if name == "kernel" else self.initrd_sha256
+
+    def set_digest(self, name, sha256):
+        if name == "kernel":
+            self.kernel_sha256 = sha256
+        else:
+            self.initrd_sha256 = sha256
+
+    def set_image(self, image):
+        self.image = image
+        self.kernel_release = image.release
+
+
 class Kexec:
     """kexec against one root: ``/`` on a host, a fake tree in tests."""
 
@@ -125,7 +187,7 @@ class Kexec:
     # --- planning -----------------------------------------------------------
 
     def plan_load(self, request):
-        """Resolve files and command line; read-only. Returns a plan dict."""
+        """Resolve files and command line; read-only. Returns a LoadPlan."""
         request.check()  # again: a caller may have changed the request since it was made
         if request.kernel:
             kernel, initrd, source, entry_args = request.kernel, request.initrd, "named", None
@@ -145,18 +207,7 @@ class Kexec:
         # bytes (plan_legacy), so the files are not read twice. Until then it is None (_unknown_digests).
         compute = request.method != "legacy"
         image, digests = self._checked_digests({"kernel": kernel, "initrd": initrd}, request.crash, compute)
-        kernel_sha256, initrd_sha256 = digests["kernel"], digests.get("initrd")
-        return {
-            "type": request.kind,
-            "kernel": kernel,
-            "kernel_sha256": kernel_sha256,
-            "kernel_release": image.release,
-            "initrd": initrd,
-            "initrd_sha256": initrd_sha256,
-            "cmdline": line,
-            "source": source,
-            "_image": image,
-        }
+        return LoadPlan(request.kind, kernel, digests["kernel"], initrd, digests.get("initrd"), line, source, image)
 
     def _checked_digests(self, paths, crash, compute=True):
         """(the kernel's KernelImage, {name: sha256}) of ``paths`` ({"kernel": path, "initrd": path}; a None or
@@ -211,11 +262,11 @@ class Kexec:
             raise KexecError("no crash kernel memory is reserved (no 'Crash kernel' in /proc/iomem, "
                              "/sys/kernel/kexec_crash_size is 0): boot with crashkernel= first, for example "
                              "with kernel.kexec.kdump_reserve")
-        kernel_image.check_paging(plan["_image"], self.arch.name, self.state.five_level_paging)
+        kernel_image.check_paging(plan.image, self.arch.name, self.state.five_level_paging)
         if request.method == "legacy":
             self.check_legacy_possible(crash)
         else:
-            kernel_image.check_for_file_load(plan["_image"], plan["cmdline"], self.arch.name)
+            kernel_image.check_for_file_load(plan.image, plan.cmdline, self.arch.name)
 
     def legacy_refusal(self, crash):
         """Why method legacy cannot load here now, before anything is built; None where it can."""
@@ -323,10 +374,10 @@ class Kexec:
         own sha256 (DigestCache.of_read). So the record names what kexec_load
         got, even if a file was replaced since plan_load looked at it.
         """
-        legacy = LEGACY_PLANNERS[self.arch.name](self.root, plan["kernel"], plan["initrd"], plan["cmdline"],
+        legacy = LEGACY_PLANNERS[self.arch.name](self.root, plan.kernel, plan.initrd, plan.cmdline,
                                                  request.crash)
         for name, read in legacy.files.items():
-            plan[name + "_sha256"] = self.digests.of_read(read)
+            plan.set_digest(name, self.digests.of_read(read))
         return legacy
 
     def _plan_legacy_for_digests(self, request, plan, before):
@@ -344,9 +395,9 @@ class Kexec:
             unknown = _unknown_digests(plan)
             if request.force or not _same_load(before, plan, request.method, unknown=unknown):
                 raise
-            found = self._checked_digests(dict((name, plan[name]) for name in unknown), request.crash)[1]
+            found = self._checked_digests(dict((name, getattr(plan, name)) for name in unknown), request.crash)[1]
             for name in unknown:
-                plan[name + "_sha256"] = found[name]
+                plan.set_digest(name, found[name])
             if not _same_load(before, plan, request.method):
                 raise
         return None
@@ -371,9 +422,8 @@ class Kexec:
             self._load_legacy(request, legacy)
         except KexecError as exc:
             # Keep the file syscall's errno (the first refusal) and say why the fallback did not help.
-            refusal.msg = "%s; the fallback to the legacy kexec_load failed too: %s" % (refusal.msg, exc.msg)
-            refusal.extra["fallback_error"] = exc.msg
-            raise refusal
+            raise _with_context(refusal, "; the fallback to the legacy kexec_load failed too: %s" % exc.msg,
+                                fallback_error=exc.msg) from exc
         return "legacy", ("kexec_file_load refused the image with %s; method auto fell back to kexec_load "
                           "(it does on ENOSYS, EINVAL, ENOEXEC and EOPNOTSUPP)"
                           % refusal.extra["errno_name"]), legacy
@@ -387,20 +437,20 @@ class Kexec:
         descriptors (from their start, wherever the hash left them). So the record names
         the bytes the kernel got, even where a file was replaced since the plan.
         """
-        paths = {"kernel": plan["kernel"], "initrd": plan["initrd"]}
+        paths = {"kernel": plan.kernel, "initrd": plan.initrd}
         flags = syscalls.KEXEC_FILE_ON_CRASH if request.crash else 0
-        if not plan["initrd"]:
+        if not plan.initrd:
             flags |= syscalls.KEXEC_FILE_NO_INITRAMFS
         with self._checked_files(paths, request.crash) as (image, handles):
             digests = self._digests_of(paths, handles)
             initrd_fd = handles["initrd"].fileno() if "initrd" in handles else -1
             try:
-                syscalls.kexec_file_load(handles["kernel"].fileno(), initrd_fd, plan["cmdline"], flags, arch=self.arch)
+                syscalls.kexec_file_load(handles["kernel"].fileno(), initrd_fd, plan.cmdline, flags, arch=self.arch)
             except SyscallError as exc:
-                self._explain(exc, request.crash)
-                raise
-        plan.update(_image=image, kernel_release=image.release, kernel_sha256=digests["kernel"],
-                    initrd_sha256=digests.get("initrd"))
+                raise _with_context(exc, self._context(exc.errno, request.crash)) from exc
+        plan.set_image(image)
+        plan.set_digest("kernel", digests["kernel"])
+        plan.set_digest("initrd", digests.get("initrd"))
 
     def _load_legacy(self, request, legacy):
         flags = syscalls.KEXEC_ON_CRASH if request.crash else 0
@@ -409,20 +459,22 @@ class Kexec:
         try:
             syscalls.kexec_load(legacy.entry, legacy.syscall_segments(), flags, arch=self.arch)
         except SyscallError as exc:
-            self._explain(exc, request.crash)
-            if exc.errno == errno.EACCES:
-                exc.msg += ("; an IMA or Secure Boot policy refuses kexec_load: use method=file with a signed "
-                            "kernel")
-            elif exc.errno in (errno.EINVAL, errno.EADDRNOTAVAIL):
-                exc.msg += "; the segments were:\n%s" % legacy.describe()
-            raise
+            raise _with_context(exc, self._context(exc.errno, request.crash, legacy)) from exc
 
-    def _explain(self, exc, crash):
-        if exc.errno == errno.EPERM:
-            exc.msg = "%s %s" % (exc.msg, self.explain_eperm(crash))
-        if exc.errno == errno.EADDRNOTAVAIL and crash:
-            exc.msg = ("%s; the reserved crash region is %s bytes: reserve more with crashkernel="
-                       % (exc.msg, self.state.kexec_crash_size))
+    def _context(self, err, crash, legacy=None):
+        """What this host adds to a load's syscall error ``err``: the text after its message."""
+        context = ""
+        if err == errno.EPERM:
+            context += " %s" % self.explain_eperm(crash)
+        if err == errno.EADDRNOTAVAIL and crash:
+            context += ("; the reserved crash region is %s bytes: reserve more with crashkernel="
+                        % self.state.kexec_crash_size)
+        if legacy is not None:
+            if err == errno.EACCES:
+                context += "; an IMA or Secure Boot policy refuses kexec_load: use method=file with a signed kernel"
+            elif err in (errno.EINVAL, errno.EADDRNOTAVAIL):
+                context += "; the segments were:\n%s" % legacy.describe()
+        return context
 
     def ensure_unloaded(self, kind, check_mode=False):
         crash = kind == "crash"
@@ -458,9 +510,9 @@ class Kexec:
         try:
             syscalls.kexec_file_load(-1, -1, None, flags, arch=self.arch)
         except SyscallError as exc:
+            if exc.errno == errno.EPERM:
+                raise _with_context(exc, " %s" % self.explain_eperm(crash)) from exc
             if exc.errno != errno.ENOSYS:
-                if exc.errno == errno.EPERM:
-                    exc.msg = "%s %s" % (exc.msg, self.explain_eperm(crash))
                 raise
             # Kernels without kexec_file_load unload through kexec_load with no segments.
             syscalls.kexec_load(0, [], syscalls.KEXEC_ON_CRASH if crash else 0, arch=self.arch)
@@ -471,8 +523,16 @@ class Kexec:
 RECORD_KEYS = ("type", "kernel", "kernel_sha256", "kernel_release", "initrd", "initrd_sha256", "cmdline", "source")
 
 
+def _with_context(exc, context, **extra):
+    """The SyscallError ``exc`` with ``context`` after its message and ``extra`` beside it, as a new error for the
+    caller to raise from ``exc``: an error's message is whole when it is raised, never edited after."""
+    kept = dict((key, value) for key, value in exc.extra.items() if key not in ("errno", "errno_name"))
+    kept.update(extra)
+    return SyscallError(exc.call, exc.errno, exc.msg + context, **kept)
+
+
 def _record(plan, method, boot_id=None, legacy=None, crash=None):
-    record = dict((key, plan[key]) for key in RECORD_KEYS)
+    record = plan.fields()
     record["method"] = method
     if legacy is not None:
         record["segments"] = legacy.table()
@@ -484,7 +544,7 @@ def _record(plan, method, boot_id=None, legacy=None, crash=None):
 
 def _unknown_digests(plan):
     """The files of ``plan`` ("kernel", "initrd") whose digest is not known yet (method legacy, not cached)."""
-    return [name for name in ("kernel", "initrd") if plan[name] and plan[name + "_sha256"] is None]
+    return [name for name in ("kernel", "initrd") if getattr(plan, name) and plan.digest(name) is None]
 
 
 def _same_load(current, plan, method, unknown=()):
@@ -496,7 +556,8 @@ def _same_load(current, plan, method, unknown=()):
         return False
     keys = [key for key in ("type", "kernel_sha256", "initrd_sha256", "cmdline")
             if key not in ["%s_sha256" % name for name in unknown]]
-    same = all(current.get(key) == plan[key] for key in keys)
+    fields = plan.fields()
+    same = all(current.get(key) == fields[key] for key in keys)
     return same and method in ("auto", current.get("method"))
 
 
@@ -521,13 +582,13 @@ def _diff(before, after):
 
 
 def _result(changed, before, after, plan, loaded, method, reason, legacy=None, reload_reason=None):
-    result = dict((key, value) for key, value in plan.items() if not key.startswith("_"))
+    result = plan.fields()
     result.update({
         "changed": changed,
         "method": method,
         "method_reason": reason,
         "loaded": loaded,
-        "image": plan["_image"].as_dict(),
+        "image": plan.image.as_dict(),
         "diff": _diff(before, after),
     })
     if legacy is not None:
@@ -537,4 +598,4 @@ def _result(changed, before, after, plan, loaded, method, reason, legacy=None, r
     return result
 
 
-__all__ = ("FALLBACK_ERRNOS", "Kexec", "LoadRequest")
+__all__ = ("FALLBACK_ERRNOS", "Kexec", "LoadPlan", "LoadRequest")

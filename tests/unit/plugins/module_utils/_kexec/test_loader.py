@@ -5,7 +5,7 @@ import pytest
 
 from ansible_collections.kernel.kexec.plugins.module_utils._errors import KexecError, KexecUnavailable, SyscallError
 from ansible_collections.kernel.kexec.plugins.module_utils._host.state import KernelState
-from ansible_collections.kernel.kexec.plugins.module_utils._kexec.loader import Kexec, LoadRequest
+from ansible_collections.kernel.kexec.plugins.module_utils._kexec.loader import RECORD_KEYS, Kexec, LoadRequest
 from ansible_collections.kernel.kexec.plugins.module_utils._kexec.record import (
     RECORD_DIR, read_record, sha256_file, write_record,
 )
@@ -70,6 +70,13 @@ def test_plan_named_kernel_cmdline(kexec, host, fields, cmdline):
     assert plan["kernel_release"] == RELEASE
     assert plan["kernel_sha256"] == sha256_file(host.kernel())
     assert plan["initrd_sha256"] == sha256_file(host.initrd())
+
+
+def test_plan_names_its_fields_and_gives_the_record_exactly_the_public_ones(kexec, host):
+    plan = kexec.plan_load(named(host))
+    assert (plan.kind, plan.kernel, plan.initrd, plan.source) == ("default", host.kernel(), host.initrd(), "named")
+    assert plan.image.release == plan.kernel_release == RELEASE
+    assert tuple(plan.fields()) == RECORD_KEYS  # the image stays out of the record and the results
 
 
 def test_plan_named_kernel_without_initrd(kexec, host):

@@ -90,6 +90,16 @@ def test_auto_fallback_refused_by_the_kernel_keeps_the_first_errno(kexec, legacy
     assert not legacy_host.exists("run/kernel-kexec/default.json")
 
 
+def test_auto_fallback_refused_raises_the_whole_message_from_the_legacy_error(kexec, legacy_host, kernel):
+    kernel.recorder.errors = [errno.ENOSYS, errno.EACCES]
+    with pytest.raises(SyscallError) as caught:
+        kexec.ensure_loaded(request(legacy_host))
+    cause = caught.value.__cause__
+    assert isinstance(cause, SyscallError) and (cause.call, cause.errno) == ("kexec_load", errno.EACCES)
+    assert caught.value.msg.endswith("; the fallback to the legacy kexec_load failed too: " + cause.msg)
+    assert caught.value.extra["fallback_error"] == cause.msg == str(cause)
+
+
 def test_legacy_refusal_shows_the_segment_table(kexec, legacy_host, kernel):
     kernel.recorder.errors = [errno.EADDRNOTAVAIL]
     with pytest.raises(SyscallError) as caught:
