@@ -155,10 +155,6 @@ class LoadPlan:
             "source": self.source,
         }
 
-    def __getitem__(self, key):
-        """One public field by its record name (``plan["cmdline"]``), read-only."""
-        return self.fields()[key]
-
     def digest(self, name):
         """The sha256 of "kernel" or "initrd", None while not known."""
         return self.kernel_sha256 if name == "kernel" else self.initrd_sha256

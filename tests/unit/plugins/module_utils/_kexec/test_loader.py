@@ -65,11 +65,11 @@ def open_fds():
 ])
 def test_plan_named_kernel_cmdline(kexec, host, fields, cmdline):
     plan = kexec.plan_load(named(host, **fields))
-    assert plan["cmdline"] == cmdline
-    assert (plan["kernel"], plan["initrd"], plan["source"]) == (host.kernel(), host.initrd(), "named")
-    assert plan["kernel_release"] == RELEASE
-    assert plan["kernel_sha256"] == sha256_file(host.kernel())
-    assert plan["initrd_sha256"] == sha256_file(host.initrd())
+    assert plan.cmdline == cmdline
+    assert (plan.kernel, plan.initrd, plan.source) == (host.kernel(), host.initrd(), "named")
+    assert plan.kernel_release == RELEASE
+    assert plan.kernel_sha256 == sha256_file(host.kernel())
+    assert plan.initrd_sha256 == sha256_file(host.initrd())
 
 
 def test_plan_names_its_fields_and_gives_the_record_exactly_the_public_ones(kexec, host):
@@ -81,7 +81,7 @@ def test_plan_names_its_fields_and_gives_the_record_exactly_the_public_ones(kexe
 
 def test_plan_named_kernel_without_initrd(kexec, host):
     plan = kexec.plan_load(named(host, initrd=None))
-    assert (plan["initrd"], plan["initrd_sha256"]) == (None, None)
+    assert (plan.initrd, plan.initrd_sha256) == (None, None)
 
 
 @pytest.mark.parametrize("fields, cmdline", [
@@ -91,23 +91,23 @@ def test_plan_named_kernel_without_initrd(kexec, host):
 ])
 def test_plan_from_default_grub_entry(kexec, host, fields, cmdline):
     plan = kexec.plan_load(LoadRequest(**fields))
-    assert (plan["kernel"], plan["initrd"]) == (host.kernel(RELEASE), host.initrd(RELEASE))
-    assert plan["cmdline"] == cmdline
-    assert plan["source"] == "/boot/grub/grub.cfg"
+    assert (plan.kernel, plan.initrd) == (host.kernel(RELEASE), host.initrd(RELEASE))
+    assert plan.cmdline == cmdline
+    assert plan.source == "/boot/grub/grub.cfg"
 
 
 def test_plan_from_default_entry_with_other_initrd(kexec, host):
     plan = kexec.plan_load(LoadRequest(initrd=host.initrd(OLD_RELEASE)))
-    assert (plan["kernel"], plan["initrd"]) == (host.kernel(RELEASE), host.initrd(OLD_RELEASE))
+    assert (plan.kernel, plan.initrd) == (host.kernel(RELEASE), host.initrd(OLD_RELEASE))
 
 
 @pytest.mark.parametrize("reuse, cmdline", [(True, RUNNING_ARGS), (False, "")])
 def test_plan_from_running_release_uses_proc_cmdline(tmp_path, reuse, cmdline):
     host = fakes.fake_host(tmp_path, grub_cfg=None)
     plan = Kexec(root=host.root, arch=X86_64, euid=0).plan_load(LoadRequest(reuse_cmdline=reuse))
-    assert (plan["kernel"], plan["initrd"]) == (host.kernel(), host.initrd())
-    assert plan["cmdline"] == cmdline
-    assert plan["source"] == "running release %s" % RELEASE
+    assert (plan.kernel, plan.initrd) == (host.kernel(), host.initrd())
+    assert plan.cmdline == cmdline
+    assert plan.source == "running release %s" % RELEASE
 
 
 def test_plan_without_any_kernel(tmp_path):

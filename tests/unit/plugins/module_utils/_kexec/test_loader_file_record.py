@@ -24,7 +24,7 @@ def replace_after_the_checks(monkeypatch, host, name, content):
 
     def check_then_replace(self, request, plan):
         checks(self, request, plan)
-        path = plan[name]
+        path = getattr(plan, name)
         fakes.write_file(path + ".new", content)
         os.replace(path + ".new", path)
     monkeypatch.setattr(Kexec, "check_can_load", check_then_replace)
