@@ -92,7 +92,9 @@ def test_debian_ssh_append_and_shell():
         # Setting KDUMP_CMDLINE_APPEND replaces kdump-config's default: the role keeps it in front.
         "KDUMP_CMDLINE_APPEND": "reset_devices systemd.unit=kdump-tools-dump.service nr_cpus=1 irqpoll "
                                 "usbcore.nousb nmi_watchdog=0 panic=5",
-        "KDUMP_FAIL_CMD": "systemctl --no-block emergency", "MAKEDUMP_ARGS": "-l -d 1", "KDUMP_COREDIR": "/srv/dumps"}
+        "KDUMP_FAIL_CMD": "systemctl --no-block emergency", "MAKEDUMP_ARGS": "-l -d 1",
+        # the server keeps each client's dumps in a directory of its own, the only one its key may write
+        "KDUMP_COREDIR": "/srv/dumps/guest"}
 
 
 def test_debian_nfs_and_halt():
@@ -126,7 +128,7 @@ def test_redhat_ssh_takes_the_flattened_format():
     variables = role_vars("RedHat", kdump_target="ssh", kdump_ssh_host="dumps.example", kdump_compression="zstd",
                           kdump_dump_level=17)
     assert conf_lines(render("kdump.conf.j2", variables)) == [
-        "ssh root@dumps.example", "sshkey /root/.ssh/kdump_id_ed25519", "path /var/crash",
+        "ssh kdump-receiver@dumps.example", "sshkey /root/.ssh/kdump_id_ed25519", "path /var/crash/guest",
         "core_collector makedumpfile -F -z -d 17 --message-level 7", "failure_action reboot", "final_action reboot"]
 
 
@@ -176,7 +178,7 @@ def test_suse_ssh_with_the_host_key_and_a_shell_on_failure():
     values = sourced(render("suse-sysconfig-kdump.j2", variables),
                      SUSE_NAMES + ["KDUMP_SSH_IDENTITY", "KDUMP_HOST_KEY"])
     assert values == {
-        "KDUMP_SAVEDIR": "ssh://kdump@dumps.example/srv/dumps", "KDUMP_DUMPLEVEL": "31", "KDUMP_DUMPFORMAT": "ELF",
+        "KDUMP_SAVEDIR": "ssh://kdump@dumps.example/srv/dumps/guest", "KDUMP_DUMPLEVEL": "31", "KDUMP_DUMPFORMAT": "ELF",
         "KDUMP_IMMEDIATE_REBOOT": "yes", "KDUMP_CONTINUE_ON_ERROR": "false", "KDUMP_COMMANDLINE_APPEND": "panic=5",
         "KDUMP_SSH_IDENTITY": "/root/.ssh/kdump_id_ed25519", "KDUMP_HOST_KEY": SERVER_KEY}
 
@@ -241,3 +243,151 @@ def test_the_reservation_passes_kdump_crashkernel_backup_on():
                                   ("absent.yml", "Remove the crash-memory reservation")):
         assert task_vars(tasks_file, task_name)["crashkernel_backup"] == "{{ kdump_crashkernel_backup }}"
     assert role_vars("Debian")["kdump_crashkernel_backup"] is False
+
+
+# --- The SSH dump target: the server account, the restricted key, a fresh host ----------------------------
+
+def find_task(tasks, name):
+    """The task called ``name`` in ``tasks``, looking inside blocks; with the block it is in (or None)."""
+    for task in tasks:
+        if task.get("name") == name:
+            return task, None
+        for inner in task.get("block", []):
+            if inner.get("name") == name:
+                return inner, task
+    raise KeyError(name)
+
+
+AUTHORIZE = "Authorize this host's dump key, restricted to writing its dumps from its address"
+PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIClientKeyOfGuest kdump@guest"
+
+
+def ssh_vars(**overrides):
+    """The role's variables with what ssh.yml has found by the time it authorizes the key."""
+    import base64
+    variables = role_vars("Debian", kdump_target="ssh", kdump_ssh_host="dumps.example", kdump_path="/srv/dumps",
+                          __kdump_ssh_from="10.0.0.5", ansible_check_mode=False,
+                          __kdump_ssh_pubkey={"content": base64.b64encode(PUBKEY.encode()).decode()},
+                          __kdump_ssh_passwd={"ansible_facts": {"getent_passwd": {
+                              "kdump-receiver": ["x", "998", "998", "", "/var/lib/kdump-receiver", "/bin/sh"]}}})
+    variables.update(overrides)
+    task, block = find_task(tasks_of("ssh.yml"), AUTHORIZE)
+    variables.update(block["vars"])
+    return variables, task, block
+
+
+def test_the_dump_account_is_unprivileged_by_default():
+    assert role_vars("Debian")["kdump_ssh_user"] == "kdump-receiver"
+    _variables, _task, block = ssh_vars()
+    [create] = [task for task in block["block"] if "ansible.builtin.user" in task]
+    # a system account with no usable password, made only when getent did not find it
+    assert create["ansible.builtin.user"]["system"] is True and create["ansible.builtin.user"]["password"] == "*"
+    assert create["when"] == "__kdump_ssh_entry is none"
+    # clients sharing a server edit its authorized_keys one at a time
+    assert block["throttle"] == 1 and block["delegate_to"] == "{{ kdump_ssh_host }}"
+
+
+def test_the_key_is_authorized_with_restrict_from_and_the_forced_command():
+    variables, task, _block = ssh_vars()
+    module = task["ansible.builtin.lineinfile"]
+    assert expression(module["path"], variables) == "/var/lib/kdump-receiver/.ssh/authorized_keys"
+    assert expression(module["line"], variables) == (
+        'restrict,from="10.0.0.5",command="/usr/local/lib/kernel-kexec/kdump-receive /srv/dumps/guest" ' + PUBKEY)
+    assert expression(module["owner"], variables) == "kdump-receiver" and module["mode"] == "0600"
+    assert expression("{{ %s }}" % task["when"], variables) is True
+
+
+def test_the_line_that_authorizes_the_key_is_replaced_not_added():
+    """An older line for the same key (unrestricted, or another address) is the one the task rewrites."""
+    import re
+    variables, task, _block = ssh_vars()
+    pattern = re.compile(expression(task["ansible.builtin.lineinfile"]["regexp"], variables))
+    assert pattern.search(PUBKEY)
+    assert pattern.search('restrict,from="10.9.9.9",command="/x /y" ' + PUBKEY)
+    assert not pattern.search("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIClientKeyOfGuestTwo kdump@guest2")
+
+
+def test_a_fresh_server_account_takes_its_home_and_group_after_it_is_made():
+    # before the account exists (check mode): a home is planned, and what needs the account waits for the run
+    missing = {"ansible_facts": {"getent_passwd": {"kdump-receiver": None}}}
+    variables, _task, _block = ssh_vars(__kdump_ssh_passwd=missing, ansible_check_mode=True)
+    assert expression("{{ __kdump_ssh_entry is none }}", variables) is True
+    assert expression("{{ __kdump_ssh_home }}", variables) == "/var/lib/kdump-receiver"
+    assert expression("{{ __kdump_ssh_account | bool }}", variables) is False
+    # a real run reads the account again once it is made, and uses that
+    made = {"ansible_facts": {"getent_passwd": {"kdump-receiver": ["x", "997", "996", "", "/home/kr", "/bin/sh"]}}}
+    variables, _task, _block = ssh_vars(__kdump_ssh_passwd=missing, __kdump_ssh_passwd_new=made)
+    assert expression("{{ __kdump_ssh_home }}", variables) == "/home/kr"
+    assert expression("{{ __kdump_ssh_entry[2] }}", variables) == "996"  # getent's fields: x, uid, gid, ...
+    assert expression("{{ __kdump_ssh_account | bool }}", variables) is True
+    # an existing account: the second look was skipped, the first one counts
+    variables, _task, _block = ssh_vars(__kdump_ssh_passwd_new={"skipped": True, "changed": False})
+    assert expression("{{ __kdump_ssh_home }}", variables) == "/var/lib/kdump-receiver"
+
+
+@pytest.mark.parametrize("stdout, source", [
+    ("10.0.0.9 via 10.0.0.1 dev eth0 src 10.0.0.5 uid 0 \n    cache \n", "10.0.0.5"),
+    ("10.0.2.2 dev ens3 src 10.0.2.15 uid 0 \n    cache \n", "10.0.2.15"),
+    ("2001:db8::9 from :: via fe80::1 dev eth0 proto ra src 2001:db8::5 metric 100 pref medium\n", "2001:db8::5"),
+    ("local 127.0.0.1 dev lo src 127.0.0.1 uid 0 \n    cache <local> \n", "127.0.0.1"),
+    ("", ""),
+])
+def test_from_is_the_source_address_of_the_route_to_the_server(stdout, source):
+    variables = role_vars("Debian", __kdump_ssh_route={"stdout": stdout})
+    assert expression("{{ __kdump_ssh_route_source }}", variables) == source
+    assert expression("{{ __kdump_ssh_route_source }}", role_vars("Debian")) == ""  # the route was not looked up
+
+
+@pytest.mark.parametrize("value, allowed", [
+    ("10.0.0.5", True), ("192.0.2.0/24", True), ("2001:db8::5", True), ("10.0.0.*,!10.0.0.66", True),
+    ("bastion.example", True), ("", False), ('10.0.0.5",command="sh', False), ("10.0.0.5 10.0.0.6", False),
+])
+def test_the_from_pattern_is_checked_before_it_goes_into_authorized_keys(value, allowed):
+    task, _block = find_task(tasks_of("ssh.yml"), "The key can be restricted to this host's address")
+    variables = role_vars("Debian", __kdump_ssh_from=value)
+    assert expression("{{ %s }}" % task["ansible.builtin.assert"]["that"], variables) is allowed
+
+
+@pytest.mark.parametrize("path, host, allowed", [
+    ("/var/crash", "guest", True), ("/srv/dumps", "web-1.example.com", True), ("/srv/dumps", "10.0.0.5", True),
+    ("/var/crash/", "guest", False), ("/var//crash", "guest", False), ("/var/crash", "..", False),
+    ("/var/crash", ".hidden", False), ("/var/../etc", "guest", False), ("/var/crash", "a/b", False),
+])
+def test_the_client_directory_on_the_server_is_one_the_forced_command_takes(path, host, allowed):
+    variables = role_vars("Debian", kdump_path=path, inventory_hostname=host)
+    assert expression("{{ __kdump_ssh_dir_ok | bool }}", variables) is allowed
+    [check] = [task for task in tasks_of("present.yml") if task.get("name") == "The dump target is complete"]
+    assert "kdump_target != 'ssh' or __kdump_ssh_dir_ok | bool" in \
+        check["ansible.builtin.assert"]["that"]
+
+
+def test_a_fresh_host_gets_root_ssh_directory_before_its_key():
+    tasks = tasks_of("ssh.yml")
+    names = [task["name"] for task in tasks]
+    create = names.index("Create root's SSH directory and the key's directory where missing (a fresh host has neither)")
+    assert create < names.index("Create this host's dump key once")
+    module = tasks[create]["ansible.builtin.file"]
+    assert (module["state"], module["owner"], module["mode"]) == ("directory", "root", "0700")
+    # only the missing ones: an existing directory keeps its mode (the run again changes nothing)
+    stats = {"results": [{"item": "/root/.ssh", "stat": {"exists": False}},
+                         {"item": "/etc/kdump", "stat": {"exists": True}}]}
+    variables = role_vars("Debian", __kdump_ssh_dirs=stats)
+    assert expression(tasks[create]["loop"], variables) == [stats["results"][0]]
+    looked = role_vars("Debian", kdump_ssh_key="/etc/kdump/id")
+    assert expression(tasks[names.index("Find root's SSH directory and the key's directory")]["loop"],
+                      looked) == ["/root/.ssh", "/etc/kdump"]
+
+
+@pytest.mark.parametrize("check_mode, keygen_changed, read", [
+    (False, True, True), (False, False, True), (True, False, True), (True, True, False)])
+def test_check_mode_on_a_fresh_host_does_not_read_a_key_it_did_not_make(check_mode, keygen_changed, read):
+    task, _block = find_task(tasks_of("ssh.yml"), "Read the dump key's public half")
+    variables = role_vars("Debian", ansible_check_mode=check_mode,
+                          __kdump_ssh_keygen={"changed": keygen_changed, "rc": 0})
+    assert expression("{{ %s }}" % task["when"], variables) is read
+
+
+def test_the_dumps_are_looked_for_in_the_client_directory_on_the_server():
+    variables = role_vars("Debian", kdump_target="ssh", kdump_path="/srv/dumps")
+    variables.update(find_task(tasks_of("find_dumps.yml"), "Look at the dumps")[0]["vars"])
+    assert expression("{{ __kdump_dump_dir }}", variables) == "/srv/dumps/guest"
