@@ -82,6 +82,18 @@ def old_boot_command(run_id):
     return old_boot.command(STATE_COMMAND, status_path("/", run_id))
 
 
+TEST_OUTPUT = 1000  # characters of test_command's output an error quotes: its last ones, where a failure shows
+
+
+def printed(result):
+    """What a command printed (stdout, then stderr), on one line and at most TEST_OUTPUT characters."""
+    lines = [line.strip() for stream in ("stdout", "stderr") for line in (result.get(stream) or "").splitlines()]
+    text = " | ".join(line for line in lines if line)
+    if len(text) > TEST_OUTPUT:
+        return "..." + text[-TEST_OUTPUT:]
+    return text or "it printed nothing"
+
+
 # The reboot the wait is for: its run id (the nonce, which names its status file), the controller's clock
 # time at which the target's child issues it, and the pre_reboot_delay that time includes.
 DueReboot = collections.namedtuple("DueReboot", "run_id due pre_reboot_delay")
@@ -179,7 +191,7 @@ class ActionModule(BoundedConnection, ActionBase):
             result.update(kernel=state["release"], cmdline=state["cmdline"], boot_id=state["boot_id"])
             result.update(self.verify(prepared, state, nonce))
             if args["test_command"]:
-                self.run_test_command(args["test_command"], deadline, args["connect_timeout"])
+                self.run_test_command(args["test_command"], deadline)
         except NotTheKexec as exc:
             return dict(result, failed=True, msg=str(exc), method="unknown", verified=False,
                         elapsed=round(self._clock() - start, 1))
@@ -430,10 +442,17 @@ class ActionModule(BoundedConnection, ActionBase):
                                                    "nothing on the new boot shows it came from the kexec rather than "
                                                    "through firmware"}
 
-    def run_test_command(self, command, deadline, connect_timeout):
-        remaining = max(deadline - self._clock(), 1)
-        result = self.bounded(lambda: self._low_level_execute_command(command, sudoable=True),
-                              min(connect_timeout + self.EXTRA_CALL_TIME, remaining))
+    def run_test_command(self, command, deadline):
+        """The health gate: ``command`` on the new boot, bounded by what is left of reboot_timeout (a gate such as
+        ``systemctl is-system-running --wait`` lasts as long as the boot's slowest unit)."""
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            raise AnsibleError("test_command '%s' did not run: the wait for the host used up reboot_timeout" % command)
+        try:
+            result = self.bounded(lambda: self._low_level_execute_command(command, sudoable=True), remaining)
+        except RemoteCallTimeout:
+            raise AnsibleError("test_command '%s' did not finish within the %.0f s left of reboot_timeout; what it "
+                               "printed is lost with the abandoned call" % (command, remaining))
         if result.get("rc") != 0:
             raise AnsibleError("test_command '%s' failed after the reboot (rc=%s): %s"
-                               % (command, result.get("rc"), (result.get("stderr") or result.get("stdout") or "").strip()))
+                               % (command, result.get("rc"), printed(result)))

@@ -113,6 +113,8 @@ options:
     description:
       - A command to run after the host is back; the task fails if it fails. The boot_id read already proves
         that commands run, so none is needed by default.
+      - It may run for what is left of O(reboot_timeout) once the host is back. When it fails, the error names it
+        and quotes what it printed (stdout, then stderr, on one line); when it runs out of time, the error says so.
       - Not an empty string, no NUL byte.
     type: str
   pre_reboot_delay:

@@ -15,6 +15,7 @@ import pytest
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 
 from ansible_collections.kernel.kexec.plugins.action.kexec_reboot import STATE_COMMAND
+from ansible_collections.kernel.kexec.plugins.plugin_utils._bounded_connection import RemoteCallTimeout
 
 from ..fakes.host import OLD_RELEASE, RELEASE
 from ansible_collections.kernel.kexec.plugins.plugin_utils._banner_watch import (
@@ -316,6 +317,10 @@ def test_fallback_reason_is_reported(harness):
     ({"rc": 1, "stdout": "degraded\n", "stderr": ""},
      "test_command 'systemctl is-system-running' failed after the reboot (rc=1): degraded"),
     ({"rc": 127, "stdout": "", "stderr": "sh: systemctl: not found"}, "(rc=127): sh: systemctl: not found"),
+    # both streams, on one line; and a command that prints nothing still says so
+    ({"rc": 1, "stdout": "degraded\n", "stderr": "Failed to query: timeout\n"},
+     "(rc=1): degraded | Failed to query: timeout"),
+    ({"rc": 3, "stdout": "", "stderr": ""}, "(rc=3): it printed nothing"),
 ])
 def test_test_command(harness, answer, problem):
     harness.target.test_result = answer
@@ -413,3 +418,48 @@ def test_nothing_follows_the_module_to_the_host_going_down(harness, monkeypatch)
     assert "failed" not in result and result["boot_id"] == NEW_BOOT
     assert is_read(harness.target.commands[0][0])  # the first command is a read
     assert harness.connection._shell.tmpdir is None  # nothing left for cleanup() on the new boot
+
+
+def test_the_health_gate_is_bounded_by_what_is_left_of_reboot_timeout(harness):
+    """Not by connect_timeout + 20 s: a gate that waits for a slow boot (is-system-running --wait) gets the rest."""
+    action = harness.action({"test_command": "systemctl is-system-running --wait", "reboot_timeout": 600,
+                             "connect_timeout": 10})
+    bounds = []
+    bounded = action.bounded
+
+    def recording(call, timeout):
+        bounds.append(timeout)
+        return bounded(call, timeout)
+    action.bounded = recording
+    harness.target.module_seconds = 7  # the deadline counts from before the module ran
+    result = action.run(task_vars={"inventory_hostname": "guest"})
+    assert "failed" not in result
+    gate_started = START + 600 - bounds[-1]
+    assert bounds[-1] > 10 + action.EXTRA_CALL_TIME and gate_started == harness.clock.now
+    assert harness.target.commands[-1] == ("systemctl is-system-running --wait", True)
+
+
+def test_a_health_gate_that_outlasts_reboot_timeout_names_the_command(harness):
+    action = harness.action({"test_command": "systemctl is-system-running --wait", "reboot_timeout": 120})
+    reads = action.bounded
+
+    def bounded(call, timeout):
+        if "read new" in harness.events:  # the host is back: this is the gate, and it hangs past its bound
+            raise RemoteCallTimeout("a remote call took longer than %.1fs" % timeout)
+        return reads(call, timeout)
+    action.bounded = bounded
+    result = action.run(task_vars={"inventory_hostname": "guest"})
+    assert result["failed"] is True and result["rebooted"] is True and result["boot_id"] == NEW_BOOT
+    assert result["msg"].startswith("test_command 'systemctl is-system-running --wait' did not finish within the ")
+    assert "s left of reboot_timeout" in result["msg"]
+
+
+def test_a_health_gate_with_no_time_left_does_not_run(harness):
+    action = harness.action({"test_command": "true", "reboot_timeout": 30})
+    harness.target.module_seconds = 30  # the module itself took all of reboot_timeout... almost: the wait ends
+    action.wait_for_new_boot = lambda *args: {"release": RELEASE, "cmdline": "ro", "boot_id": NEW_BOOT}
+    action.verify = lambda prepared, state, nonce: {"verified": True}
+    result = action.run(task_vars={"inventory_hostname": "guest"})
+    assert result["failed"] is True
+    assert result["msg"] == "test_command 'true' did not run: the wait for the host used up reboot_timeout"
+    assert ("true", True) not in harness.target.commands
