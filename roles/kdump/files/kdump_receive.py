@@ -1,10 +1,9 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 # Copyright: contributors to the kernel.kexec collection
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The forced command of a kdump client's key on the SSH dump server (installed by the kernel.kexec.kdump role).
 
-sshd runs ``kdump-receive DIR`` for every connection made with that client's key, whatever the client asked
+sshd runs ``/usr/bin/python3 -I kdump-receive DIR`` for every connection made with that client's key, whatever the client asked
 for; the request is in SSH_ORIGINAL_COMMAND. This does what the capture services ask of a dump server, inside
 DIR only, and refuses everything else (a shell, any read, another command, a path outside DIR):
 

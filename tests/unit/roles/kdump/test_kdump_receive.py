@@ -88,13 +88,14 @@ def test_a_second_write_replaces_its_own_incomplete_dump(server):
 
 
 def test_the_script_runs_as_sshd_runs_it(server):
-    """The file itself, with SSH_ORIGINAL_COMMAND in its environment: a write passes, a shell is refused."""
+    """The file itself, run as authorized_keys runs it (python3 -I) with SSH_ORIGINAL_COMMAND in its
+    environment: a write passes, a shell is refused."""
     env = {"PATH": "/usr/bin:/bin", "SSH_ORIGINAL_COMMAND": "dd of=%s/a/dump" % server}
-    done = subprocess.run([sys.executable, SCRIPT, str(server / "a")], input=b"dump", env=env,
+    done = subprocess.run([sys.executable, "-I", SCRIPT, str(server / "a")], input=b"dump", env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert (done.returncode, done.stderr) == (0, b"") and (server / "a" / "dump").read_bytes() == b"dump"
     env["SSH_ORIGINAL_COMMAND"] = "sh"
-    done = subprocess.run([sys.executable, SCRIPT, str(server / "a")], env=env, stdout=subprocess.PIPE,
+    done = subprocess.run([sys.executable, "-I", SCRIPT, str(server / "a")], env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE)
     assert done.returncode == 1 and done.stderr.startswith(b"kdump-receive: refused: ")
 

@@ -292,7 +292,8 @@ def test_the_key_is_authorized_with_restrict_from_and_the_forced_command():
     module = task["ansible.builtin.lineinfile"]
     assert expression(module["path"], variables) == "/var/lib/kdump-receiver/.ssh/authorized_keys"
     assert expression(module["line"], variables) == (
-        'restrict,from="10.0.0.5",command="/usr/local/lib/kernel-kexec/kdump-receive /srv/dumps/guest" ' + PUBKEY)
+        'restrict,from="10.0.0.5",command="/usr/bin/python3 -I /usr/local/lib/kernel-kexec/kdump-receive '
+        '/srv/dumps/guest" ' + PUBKEY)
     assert expression(module["owner"], variables) == "kdump-receiver" and module["mode"] == "0600"
     assert expression("{{ %s }}" % task["when"], variables) is True
 
