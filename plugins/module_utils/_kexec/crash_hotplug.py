@@ -74,13 +74,11 @@ UNSUPPORTED = "unsupported"  # the kernel cannot load a crash kernel at all
 
 def _text(root, path):
     """The stripped text of ``root/path``; None where it is missing or cannot be read."""
-    full = os.path.join(root, path)
-    if not os.path.lexists(full):
-        return None
     try:
-        return read_regular(full, "/" + path).decode("ascii", "replace").strip()
-    except (KexecError, OSError):
+        raw = read_regular(os.path.join(root, path), "/" + path, missing=None)
+    except KexecError:
         return None
+    return None if raw is None else raw.decode("ascii", "replace").strip()
 
 
 def kernel_updates(root):
@@ -100,10 +98,10 @@ def loaded_image_updated(root):
 
 def elfcorehdr_size(root):
     """``/sys/kernel/crash_elfcorehdr_size`` in bytes; None where the kernel has no crash hotplug."""
-    full = os.path.join(root, SIZE_FILE)
-    if not os.path.lexists(full):
+    raw = read_regular(os.path.join(root, SIZE_FILE), "/" + SIZE_FILE, missing=None)
+    if raw is None:
         return None
-    text = read_regular(full, "/" + SIZE_FILE).decode("ascii", "replace").strip()
+    text = raw.decode("ascii", "replace").strip()
     if not text.isdigit():
         raise KexecError("/%s is %r, not a number of bytes: cannot size the ELF core header for crash hotplug"
                          % (SIZE_FILE, text))
